@@ -1,0 +1,1 @@
+"""Connectors: sources, agencies and payment feeds, registered through entry points."""
