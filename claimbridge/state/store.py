@@ -1,0 +1,618 @@
+"""The state store: cursors, runs, the outbox, claims and cases, quarantine and the logs.
+
+Connectors never write here; the pipeline and reconciliation do, always inside transactions
+that keep a cursor and the work it covers together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    func,
+    null,
+    select,
+    update,
+)
+
+from claimbridge.state import audit
+from claimbridge.state._sql import insert_ignore, upsert
+from claimbridge.state.engine import create_state_engine, read_connection, upgrade
+from claimbridge.state.lease import DEFAULT_TTL_S, Lease
+from claimbridge.state.tables import (
+    cases,
+    claims,
+    cursors,
+    events,
+    id_map,
+    outbox,
+    quarantine,
+    runs,
+    staged_claims,
+    staged_parties,
+)
+
+__all__ = ["DebtorFacts", "OutboxItem", "StagedClaim", "StateStore"]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _chunks(values: Sequence[str], size: int = 900) -> Iterator[Sequence[str]]:
+    """Bounded IN lists: SQLite limits bound parameters per statement."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+@dataclass(frozen=True, slots=True)
+class StagedClaim:
+    """A sendable claim staged for grouping, with its debtor's already-serialized JSON."""
+
+    debtor_key: str
+    group_key: str
+    invoice_number: str
+    currency: str
+    remaining_principal: Decimal
+    claim_json: str
+    decision_json: str
+    debtor_id: str
+    party_json: str
+    quality_json: str
+    score: int
+
+
+@dataclass(frozen=True, slots=True)
+class DebtorFacts:
+    """What the policy needs of a debtor, without parsing the debtor's JSON."""
+
+    debtor_key: str
+    score: int
+    consumer: bool
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    delivery_id: int
+    idempotency_key: str
+    case_key: str
+    status: str
+    payload: str | None
+    attempts: int
+    claim_count: int
+
+
+class StateStore:
+    """One state database. Open with :meth:`open`; migrations are applied on open."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> StateStore:
+        engine = create_state_engine(url)
+        upgrade(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # --- runs and the lease ---------------------------------------------------------------
+
+    def lease(self, pipeline: str, holder: str, ttl_s: float = DEFAULT_TTL_S) -> Lease:
+        return Lease(self.engine, pipeline, holder, ttl_s)
+
+    def start_run(self, pipeline: str, kind: str) -> str:
+        run_id = str(uuid.uuid4())
+        with self.begin() as conn:
+            conn.execute(
+                runs.insert().values(
+                    run_id=run_id,
+                    pipeline=pipeline,
+                    kind=kind,
+                    status="running",
+                    started_at=utcnow(),
+                )
+            )
+        return run_id
+
+    def finish_run(
+        self, run_id: str, status: str, stats: dict[str, Any], error: str | None = None
+    ) -> None:
+        with self.begin() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(status=status, finished_at=utcnow(), stats=json.dumps(stats), error=error)
+            )
+
+    def recent_runs(self, pipeline: str | None = None, limit: int = 20) -> list[Row[Any]]:
+        query = select(runs).order_by(runs.c.started_at.desc()).limit(limit)
+        if pipeline:
+            query = query.where(runs.c.pipeline == pipeline)
+        with read_connection(self.engine) as conn:
+            return list(conn.execute(query))
+
+    # --- cursors --------------------------------------------------------------------------
+
+    def get_cursor(self, pipeline: str, stream: str) -> str | None:
+        with read_connection(self.engine) as conn:
+            return conn.execute(
+                select(cursors.c.cursor).where(
+                    cursors.c.pipeline == pipeline, cursors.c.stream == stream
+                )
+            ).scalar()
+
+    @staticmethod
+    def set_cursor(conn: Connection, pipeline: str, stream: str, cursor: str | None) -> None:
+        upsert(
+            conn,
+            cursors,
+            [{"pipeline": pipeline, "stream": stream, "cursor": cursor, "updated_at": utcnow()}],
+            keys=("pipeline", "stream"),
+        )
+
+    # --- per-run staging (grouping state lives here, not in memory) -----------------------
+
+    @staticmethod
+    def stage_parties(conn: Connection, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        upsert(
+            conn,
+            staged_parties,
+            [{"run_id": run_id, **row} for row in rows],
+            keys=("run_id", "debtor_id"),
+        )
+
+    @staticmethod
+    def staged_invoice_numbers(conn: Connection, run_id: str, numbers: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(numbers):
+            found.update(
+                conn.execute(
+                    select(staged_claims.c.invoice_number).where(
+                        staged_claims.c.run_id == run_id,
+                        staged_claims.c.invoice_number.in_(chunk),
+                    )
+                ).scalars()
+            )
+        return found
+
+    @staticmethod
+    def debtor_facts(
+        conn: Connection, run_id: str, debtor_ids: Sequence[str]
+    ) -> dict[str, DebtorFacts]:
+        facts: dict[str, DebtorFacts] = {}
+        columns = (
+            staged_parties.c.debtor_id,
+            staged_parties.c.debtor_key,
+            staged_parties.c.score,
+            staged_parties.c.consumer,
+            staged_parties.c.tags,
+        )
+        for chunk in _chunks(debtor_ids):
+            for row in conn.execute(
+                select(*columns).where(
+                    staged_parties.c.run_id == run_id, staged_parties.c.debtor_id.in_(chunk)
+                )
+            ):
+                facts[row[0]] = DebtorFacts(row[1], row[2], row[3], tuple(json.loads(row[4])))
+        return facts
+
+    @staticmethod
+    def handed_over(conn: Connection, pipeline: str, numbers: Sequence[str]) -> dict[str, str]:
+        """Invoice number → case key, for the claims among ``numbers`` already handed over."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(numbers):
+            found.update(
+                (row[0], row[1])
+                for row in conn.execute(
+                    select(claims.c.invoice_number, claims.c.case_key).where(
+                        claims.c.pipeline == pipeline,
+                        claims.c.invoice_number.in_(chunk),
+                        claims.c.case_key.is_not(None),
+                    )
+                )
+            )
+        return found
+
+    @staticmethod
+    def stage_claims(conn: Connection, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        insert_ignore(conn, staged_claims, [{"run_id": run_id, **row} for row in rows])
+
+    @staticmethod
+    def restage_claims(conn: Connection, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Fill in the decision of claims staged before their debtor was seen."""
+        if rows:
+            conn.execute(
+                update(staged_claims)
+                .where(
+                    staged_claims.c.run_id == run_id,
+                    staged_claims.c.invoice_number == bindparam("b_number"),
+                )
+                .values(
+                    debtor_key=bindparam("b_debtor_key"),
+                    group_key=bindparam("b_group_key"),
+                    outcome=bindparam("b_outcome"),
+                    decision=bindparam("b_decision"),
+                ),
+                [{f"b_{k}": v for k, v in row.items()} for row in rows],
+            )
+
+    def deferred_claims(self, run_id: str) -> list[tuple[str, str, str]]:
+        """(invoice number, debtor id, claim JSON) of claims staged before their debtor."""
+        query = select(
+            staged_claims.c.invoice_number, staged_claims.c.debtor_id, staged_claims.c.claim
+        ).where(staged_claims.c.run_id == run_id, staged_claims.c.debtor_key.is_(None))
+        with read_connection(self.engine) as conn:
+            return [(row[0], row[1], row[2]) for row in conn.execute(query)]
+
+    def iter_sendable(self, run_id: str) -> Iterator[StagedClaim]:
+        """Sendable staged claims in (debtor, group, invoice) order, read along an index so
+        the database never sorts the staged ledger."""
+        query = (
+            select(
+                staged_claims.c.debtor_key,
+                staged_claims.c.group_key,
+                staged_claims.c.invoice_number,
+                staged_claims.c.currency,
+                staged_claims.c.remaining_principal,
+                staged_claims.c.claim,
+                staged_claims.c.decision,
+                staged_parties.c.debtor_id,
+                staged_parties.c.party,
+                staged_parties.c.quality,
+                staged_parties.c.score,
+            )
+            .select_from(
+                staged_claims.join(
+                    staged_parties,
+                    and_(
+                        staged_parties.c.run_id == staged_claims.c.run_id,
+                        staged_parties.c.debtor_id == staged_claims.c.debtor_id,
+                    ),
+                )
+            )
+            .where(
+                staged_claims.c.run_id == run_id,
+                staged_claims.c.debtor_key.is_not(None),
+                staged_claims.c.outcome == "send",
+            )
+            .order_by(
+                staged_claims.c.debtor_key,
+                staged_claims.c.group_key,
+                staged_claims.c.invoice_number,
+            )
+        )
+        with read_connection(self.engine) as conn:
+            result = conn.execution_options(yield_per=2000).execute(query)
+            for row in result:
+                yield StagedClaim(*row)
+
+    def clear_staging(self, *, keep_run: str | None = None) -> None:
+        """Drop staged rows (personal data) of finished or crashed runs."""
+        with self.begin() as conn:
+            for table in (staged_claims, staged_parties):
+                stmt = delete(table)
+                if keep_run:
+                    stmt = stmt.where(table.c.run_id != keep_run)
+                conn.execute(stmt)
+
+    # --- claims, cases, id map, events ----------------------------------------------------
+
+    @staticmethod
+    def upsert_claims(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        upsert(conn, claims, rows, keys=("pipeline", "invoice_number"))
+
+    @staticmethod
+    def hand_over_claims(
+        conn: Connection, pipeline: str, today: dt.date, rows: Sequence[tuple[str, str]]
+    ) -> None:
+        """Link (invoice number, case key) pairs, in the same transaction as the outbox rows."""
+        if rows:
+            conn.execute(
+                update(claims)
+                .where(
+                    claims.c.pipeline == pipeline,
+                    claims.c.invoice_number == bindparam("b_number"),
+                )
+                .values(
+                    case_key=bindparam("b_case"),
+                    status="handed_over",
+                    handed_over_on=today,
+                    updated_at=utcnow(),
+                ),
+                [{"b_number": number, "b_case": case} for number, case in rows],
+            )
+
+    @staticmethod
+    def insert_cases(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        insert_ignore(conn, cases, rows)
+
+    @staticmethod
+    def map_ids(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        insert_ignore(conn, id_map, rows)
+
+    @staticmethod
+    def add_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        insert_ignore(conn, events, rows)
+
+    def claim(self, pipeline: str, invoice_number: str) -> Row[Any] | None:
+        with read_connection(self.engine) as conn:
+            return conn.execute(
+                select(claims).where(
+                    claims.c.pipeline == pipeline, claims.c.invoice_number == invoice_number
+                )
+            ).first()
+
+    def find_claims(self, invoice_number: str) -> list[Row[Any]]:
+        with read_connection(self.engine) as conn:
+            return list(
+                conn.execute(select(claims).where(claims.c.invoice_number == invoice_number))
+            )
+
+    def case(self, case_key: str) -> Row[Any] | None:
+        with read_connection(self.engine) as conn:
+            return conn.execute(select(cases).where(cases.c.case_key == case_key)).first()
+
+    def case_claims(self, case_key: str) -> list[Row[Any]]:
+        with read_connection(self.engine) as conn:
+            return list(
+                conn.execute(
+                    select(claims)
+                    .where(claims.c.case_key == case_key)
+                    .order_by(claims.c.invoice_number)
+                )
+            )
+
+    def list_cases(
+        self, pipeline: str | None = None, status: Iterable[str] | None = None, limit: int = 1000
+    ) -> list[Row[Any]]:
+        query = select(cases).order_by(cases.c.created_at, cases.c.case_key).limit(limit)
+        if pipeline:
+            query = query.where(cases.c.pipeline == pipeline)
+        if status:
+            query = query.where(cases.c.status.in_(list(status)))
+        with read_connection(self.engine) as conn:
+            return list(conn.execute(query))
+
+    def held_claims(self, pipeline: str | None = None, limit: int = 1000) -> list[Row[Any]]:
+        query = (
+            select(claims)
+            .where(claims.c.outcome.in_(["hold", "pending_approval"]), claims.c.case_key.is_(None))
+            .order_by(claims.c.due_date)
+            .limit(limit)
+        )
+        if pipeline:
+            query = query.where(claims.c.pipeline == pipeline)
+        with read_connection(self.engine) as conn:
+            return list(conn.execute(query))
+
+    def case_events(self, case_key: str) -> list[Row[Any]]:
+        with read_connection(self.engine) as conn:
+            return list(
+                conn.execute(
+                    select(events).where(events.c.case_key == case_key).order_by(events.c.at)
+                )
+            )
+
+    def counts_by_status(self, pipeline: str | None = None) -> dict[str, int]:
+        query = select(cases.c.status, func.count()).group_by(cases.c.status)
+        if pipeline:
+            query = query.where(cases.c.pipeline == pipeline)
+        with read_connection(self.engine) as conn:
+            return {row[0]: row[1] for row in conn.execute(query)}
+
+    # --- outbox ---------------------------------------------------------------------------
+
+    @staticmethod
+    def enqueue(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Store deliveries (with their idempotency keys) before anything is sent."""
+        now = utcnow()
+        insert_ignore(
+            conn,
+            outbox,
+            [
+                {
+                    "status": "pending",
+                    "attempts": 0,
+                    "kind": "case",
+                    "created_at": now,
+                    "updated_at": now,
+                    **row,
+                }
+                for row in rows
+            ],
+        )
+
+    def _outbox_query(self, *, with_payload: bool = True) -> Any:
+        return select(
+            outbox.c.delivery_id,
+            outbox.c.idempotency_key,
+            outbox.c.case_key,
+            outbox.c.status,
+            outbox.c.payload if with_payload else null().label("payload"),
+            outbox.c.attempts,
+            func.coalesce(cases.c.claim_count, 0),
+        ).select_from(outbox.outerjoin(cases, cases.c.case_key == outbox.c.case_key))
+
+    def outbox_items(
+        self,
+        pipeline: str,
+        agency: str,
+        statuses: Sequence[str],
+        limit: int,
+        *,
+        after_id: int = 0,
+    ) -> list[OutboxItem]:
+        """Deliveries in ``statuses``, oldest first, after ``after_id`` (for one pass)."""
+        query = (
+            self._outbox_query()
+            .where(
+                outbox.c.pipeline == pipeline,
+                outbox.c.agency == agency,
+                outbox.c.status.in_(list(statuses)),
+                outbox.c.delivery_id > after_id,
+            )
+            .order_by(outbox.c.delivery_id)
+            .limit(limit)
+        )
+        with read_connection(self.engine) as conn:
+            return [OutboxItem(*row) for row in conn.execute(query)]
+
+    def outbox_by_keys(
+        self, keys: Sequence[str], *, with_payload: bool = False
+    ) -> list[OutboxItem]:
+        found: list[OutboxItem] = []
+        with read_connection(self.engine) as conn:
+            for chunk in _chunks(keys):
+                query = self._outbox_query(with_payload=with_payload).where(
+                    outbox.c.idempotency_key.in_(list(chunk))
+                )
+                found.extend(OutboxItem(*row) for row in conn.execute(query))
+        return found
+
+    def mark_sending(self, keys: Sequence[str]) -> None:
+        """Committed before the send: a crash after this leaves 'sending' = outcome unknown."""
+        with self.begin() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.idempotency_key.in_(list(keys)))
+                .values(status="sending", attempts=outbox.c.attempts + 1, updated_at=utcnow())
+            )
+
+    @staticmethod
+    def set_outbox(conn: Connection, updates: Sequence[dict[str, Any]]) -> None:
+        """Record outcomes: each update has key, status, agency_ref, reason (one executemany)."""
+        if not updates:
+            return
+        now = utcnow()
+        final = [u for u in updates if u["status"] in {"accepted", "rejected"}]
+        other = [u for u in updates if u["status"] not in {"accepted", "rejected"}]
+        where = outbox.c.idempotency_key == bindparam("b_key")
+        values = {
+            "status": bindparam("b_status"),
+            "reason": bindparam("b_reason"),
+            "agency_ref": func.coalesce(bindparam("b_ref"), outbox.c.agency_ref),
+            "updated_at": now,
+        }
+        for rows, extra in ((final, {"payload": None}), (other, {})):
+            # payload dropped once final: the agency has it, or never will
+            if rows:
+                conn.execute(
+                    update(outbox).where(where).values(**values, **extra),
+                    [
+                        {
+                            "b_key": u["key"],
+                            "b_status": u["status"],
+                            "b_reason": u.get("reason"),
+                            "b_ref": u.get("agency_ref"),
+                        }
+                        for u in rows
+                    ],
+                )
+
+    @staticmethod
+    def set_case_statuses(conn: Connection, updates: Sequence[dict[str, Any]]) -> None:
+        """Each update has case_key, status, agency_ref (one executemany per table)."""
+        if not updates:
+            return
+        params = [
+            {"b_key": u["case_key"], "b_status": u["status"], "b_ref": u.get("agency_ref")}
+            for u in updates
+        ]
+        conn.execute(
+            update(cases)
+            .where(cases.c.case_key == bindparam("b_key"))
+            .values(
+                status=bindparam("b_status"),
+                agency_ref=func.coalesce(bindparam("b_ref"), cases.c.agency_ref),
+                updated_at=utcnow(),
+            ),
+            params,
+        )
+        with_ref = [p for p in params if p["b_ref"]]
+        if with_ref:
+            conn.execute(
+                update(id_map)
+                .where(id_map.c.case_key == bindparam("b_key"))
+                .values(agency_ref=bindparam("b_ref")),
+                [{"b_key": p["b_key"], "b_ref": p["b_ref"]} for p in with_ref],
+            )
+
+    def outbox_counts(self, pipeline: str | None = None) -> dict[str, int]:
+        query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
+        if pipeline:
+            query = query.where(outbox.c.pipeline == pipeline)
+        with read_connection(self.engine) as conn:
+            return {row[0]: row[1] for row in conn.execute(query)}
+
+    # --- quarantine and audit -------------------------------------------------------------
+
+    @staticmethod
+    def quarantine(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            now = utcnow()
+            conn.execute(
+                quarantine.insert(),
+                [{**row, "reasons": json.dumps(row["reasons"]), "created_at": now} for row in rows],
+            )
+
+    def list_quarantine(
+        self, pipeline: str | None = None, *, include_resolved: bool = False, limit: int = 1000
+    ) -> list[Row[Any]]:
+        query = select(quarantine).order_by(quarantine.c.quarantine_id.desc()).limit(limit)
+        if pipeline:
+            query = query.where(quarantine.c.pipeline == pipeline)
+        if not include_resolved:
+            query = query.where(quarantine.c.resolved_at.is_(None))
+        with read_connection(self.engine) as conn:
+            return list(conn.execute(query))
+
+    def resolve_quarantine(self, pipeline: str, *, before_run: str) -> None:
+        """Records quarantined by earlier runs are superseded by this run's own findings."""
+        with self.begin() as conn:
+            conn.execute(
+                update(quarantine)
+                .where(
+                    quarantine.c.pipeline == pipeline,
+                    quarantine.c.run_id != before_run,
+                    quarantine.c.resolved_at.is_(None),
+                )
+                .values(resolved_at=utcnow())
+            )
+
+    @staticmethod
+    def audit(
+        conn: Connection,
+        *,
+        pipeline: str,
+        run_id: str | None,
+        action: str,
+        subject: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        audit.append(
+            conn, pipeline=pipeline, run_id=run_id, action=action, subject=subject, detail=detail
+        )
+
+    def verify_audit(self) -> int:
+        return audit.verify_chain(self.engine)

@@ -1,0 +1,223 @@
+"""The state store on real databases: SQLite always, PostgreSQL when its binaries exist."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text, update
+
+from claimbridge.errors import LeaseHeldError, StateError
+from claimbridge.state import StateStore
+from claimbridge.state.tables import audit_log, metadata
+from tests.integration.postgres import throwaway_cluster
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.service)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    if request.param == "sqlite":
+        opened = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+        yield opened
+        opened.close()
+        return
+    with throwaway_cluster() as url:
+        opened = StateStore.open(url)
+        yield opened
+        opened.close()
+
+
+def test_migrations_create_every_table(store: StateStore) -> None:
+    names = set(inspect(store.engine).get_table_names())
+    assert set(metadata.tables) <= names
+    assert "alembic_version" in names
+
+
+def test_reopening_is_idempotent(store: StateStore) -> None:
+    StateStore(store.engine)  # the same engine, migrations already at head
+    from claimbridge.state.engine import upgrade
+
+    upgrade(store.engine)
+    upgrade(store.engine)
+
+
+def test_sqlite_pragmas(tmp_path: Path) -> None:
+    opened = StateStore.open(f"sqlite:///{tmp_path / 's.db'}")
+    with opened.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    opened.close()
+
+
+def test_lease_excludes_a_second_holder_until_released(store: StateStore) -> None:
+    with store.lease("main", "run-a"):
+        with pytest.raises(LeaseHeldError) as caught:
+            store.lease("main", "run-b").acquire()
+        assert "already running" in str(caught.value)
+        assert caught.value.exit_code == 11
+        store.lease("other", "run-c").acquire().release()  # other pipelines are free
+    with store.lease("main", "run-b"):
+        pass
+
+
+def test_expired_lease_can_be_taken_over(store: StateStore) -> None:
+    held = store.lease("main", "crashed", ttl_s=0.05).acquire()
+    held._stop.set()  # the crashed run stops heart-beating
+    import time
+
+    time.sleep(0.2)
+    with store.lease("main", "next"):
+        pass
+
+
+def test_lease_race_has_one_winner(store: StateStore) -> None:
+    winners: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def contend(name: str) -> None:
+        barrier.wait()
+        try:
+            store.lease("race", name).acquire()
+            winners.append(name)
+        except LeaseHeldError:
+            pass
+
+    threads = [threading.Thread(target=contend, args=(f"r{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1
+
+
+def test_cursor_round_trip(store: StateStore) -> None:
+    assert store.get_cursor("main", "invoices") is None
+    with store.begin() as conn:
+        store.set_cursor(conn, "main", "invoices", "c1")
+    with store.begin() as conn:
+        store.set_cursor(conn, "main", "invoices", "c2")
+    assert store.get_cursor("main", "invoices") == "c2"
+
+
+def test_cursor_rolls_back_with_its_outbox_rows(store: StateStore) -> None:
+    row = {
+        "pipeline": "main",
+        "agency": "a",
+        "case_key": "cb-1",
+        "idempotency_key": "k1",
+        "payload": "{}",
+        "run_id": "r",
+    }
+
+    def crash_before_commit() -> None:
+        with store.begin() as conn:
+            store.enqueue(conn, [row])
+            store.set_cursor(conn, "main", "invoices", "advanced")
+            raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError, match="crash before commit"):
+        crash_before_commit()
+    assert store.get_cursor("main", "invoices") is None
+    assert store.outbox_items("main", "a", ["pending"], 10) == []
+
+
+def test_enqueue_is_idempotent_on_case_and_key(store: StateStore) -> None:
+    row = {
+        "pipeline": "main",
+        "agency": "a",
+        "case_key": "cb-1",
+        "idempotency_key": "k1",
+        "payload": "{}",
+        "run_id": "r",
+    }
+    for _ in range(3):
+        with store.begin() as conn:
+            store.enqueue(conn, [row])
+    items = store.outbox_items("main", "a", ["pending"], 10)
+    assert [i.idempotency_key for i in items] == ["k1"]
+    store.mark_sending(["k1"])
+    with store.begin() as conn:
+        store.set_outbox(conn, [{"key": "k1", "status": "accepted", "agency_ref": "REF-1"}])
+    [item] = store.outbox_by_keys(["k1"])
+    assert item.status == "accepted"
+    assert item.payload is None  # personal data dropped once delivered
+    assert item.attempts == 1
+
+
+def test_money_round_trips_exactly(store: StateStore) -> None:
+    row = {
+        "pipeline": "main",
+        "invoice_number": "1001",
+        "source_system": "files",
+        "source_company": "",
+        "source_record_id": "1001",
+        "debtor_id": "c1",
+        "debtor_key": "NO:923609016",
+        "currency": "NOK",
+        "original_amount": Decimal("1234567.89"),
+        "remaining_principal": Decimal("0.10"),
+        "invoice_date": dt.date(2026, 1, 31),
+        "due_date": dt.date(2026, 2, 28),
+        "kid": None,
+        "outcome": "wait",
+        "decision": "{}",
+        "decided_on": dt.date(2026, 3, 1),
+        "case_key": None,
+        "handed_over_on": None,
+        "status": "open",
+        "run_id": "r",
+        "updated_at": dt.datetime.now(dt.UTC),
+    }
+    with store.begin() as conn:
+        store.upsert_claims(conn, [row])
+    saved = store.claim("main", "1001")
+    assert saved is not None
+    assert saved.original_amount == Decimal("1234567.89")
+    assert saved.remaining_principal == Decimal("0.10")
+
+
+def test_audit_chain_detects_tampering(store: StateStore) -> None:
+    for i in range(5):
+        with store.begin() as conn:
+            store.audit(
+                conn, pipeline="main", run_id="r", action="x", subject=f"s{i}", detail={"n": i}
+            )
+    assert store.verify_audit() == 5
+    with store.begin() as conn:
+        conn.execute(
+            update(audit_log).where(audit_log.c.seq == 3).values(detail=json.dumps({"n": 99}))
+        )
+    with pytest.raises(StateError, match="entry 3"):
+        store.verify_audit()
+
+
+def test_staging_is_cleared(store: StateStore) -> None:
+    with store.begin() as conn:
+        store.stage_parties(
+            conn,
+            "r1",
+            [
+                {
+                    "debtor_id": "c1",
+                    "debtor_key": "k",
+                    "score": 90,
+                    "consumer": True,
+                    "tags": "[]",
+                    "party": "{}",
+                    "quality": "{}",
+                }
+            ],
+        )
+    store.clear_staging()
+    with store.engine.connect() as conn:
+        assert conn.execute(text("select count(*) from staged_parties")).scalar() == 0
+
+
+def test_unreachable_database_is_a_state_error(tmp_path: Path) -> None:
+    with pytest.raises(StateError):
+        StateStore.open("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
