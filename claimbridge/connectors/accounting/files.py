@@ -1,0 +1,206 @@
+"""The open-items export source: customers and invoices from CSV or JSON Lines files.
+
+For ledgers without an API, or for a one-off transfer: the creditor exports its open items to
+two files (see ``docs/open-items-format.md``) and this source reads them like any other ledger.
+Every run is a full refresh; the cursor on the last page is the file's fingerprint, so a run can
+tell an unchanged export from a new one.
+
+Rows with problems are never dropped silently and never stop the run: ``read`` yields them with
+their reasons attached and ``normalize`` raises ``RecordError`` for them, so the pipeline puts
+each one in quarantine with its line number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from claimbridge.connectors.accounting._tabular import (
+    Row,
+    TabularFile,
+    check_encoding,
+    detect_format,
+)
+from claimbridge.connectors.base import (
+    CheckItem,
+    CheckKind,
+    CheckResult,
+    ConnectorContext,
+    ConnectorSettings,
+    Page,
+    RawRecord,
+    Source,
+    SourceCapabilities,
+    StreamSpec,
+)
+from claimbridge.errors import ClaimbridgeError, ParseError, RecordError
+from claimbridge.mappings import Mapping as RecordMapping
+from claimbridge.mappings import load_mapping, to_model
+from claimbridge.schemas import Address, AddressState, Claim, Party
+
+__all__ = ["CUSTOMER_COLUMNS", "INVOICE_COLUMNS", "OpenItemsFileSource", "OpenItemsSettings"]
+
+CUSTOMERS = StreamSpec(name="customers", primary_key="customer_number")
+INVOICES = StreamSpec(name="invoices", primary_key="invoice_number")
+
+CUSTOMER_COLUMNS = ("customer_number", "kind", "name")
+INVOICE_COLUMNS = ("invoice_number", "customer_number", "invoice_date", "due_date", "amount")
+
+PROBLEMS_KEY = "_problems"  # set on raw records that could not be read cleanly
+
+
+class OpenItemsSettings(ConnectorSettings):
+    invoices: Path
+    customers: Path | None = None
+    format: Literal["auto", "csv", "jsonl"] = "auto"
+    encoding: str = "utf-8"
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
+    company: str = ""
+    default_currency: str = Field(default="NOK", pattern=r"^[A-Z]{3}$")
+    page_size: int = Field(default=1000, ge=1, le=100_000)
+    customer_mapping: str = "open_items_customer"
+    invoice_mapping: str = "open_items_invoice"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            check_encoding(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+
+class OpenItemsFileSource(Source):
+    """Customers and invoices from an open-items export (CSV or JSON Lines)."""
+
+    type_name: ClassVar[str] = "files"
+    Settings: ClassVar[type[ConnectorSettings]] = OpenItemsSettings
+    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities()
+
+    def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        super().__init__(settings, context)
+        assert isinstance(settings, OpenItemsSettings)
+        self.options: OpenItemsSettings = settings
+        self._variables = {
+            "company": settings.company,
+            "default_currency": settings.default_currency,
+        }
+        self._mappings: dict[str, RecordMapping] = {}
+
+    # --- declarations ---------------------------------------------------------------------
+
+    def streams(self) -> Sequence[StreamSpec]:
+        return (CUSTOMERS, INVOICES) if self.options.customers else (INVOICES,)
+
+    def _path(self, stream: StreamSpec) -> Path:
+        path = self.options.customers if stream.name == "customers" else self.options.invoices
+        if path is None:
+            raise ParseError("no customers file is configured", file="customers")
+        return path if path.is_absolute() else self.context.workdir / path
+
+    def _file(self, stream: StreamSpec) -> TabularFile:
+        path = self._path(stream)
+        return TabularFile(
+            path,
+            format=detect_format(path, self.options.format),
+            encoding=self.options.encoding,
+            delimiter=self.options.delimiter,
+            required=CUSTOMER_COLUMNS if stream.name == "customers" else INVOICE_COLUMNS,
+        )
+
+    def _mapping(self, stream: StreamSpec) -> RecordMapping:
+        mapping = self._mappings.get(stream.name)
+        if mapping is None:
+            name = (
+                self.options.customer_mapping
+                if stream.name == "customers"
+                else self.options.invoice_mapping
+            )
+            mapping = self._mappings[stream.name] = load_mapping(name)
+        return mapping
+
+    # --- check ----------------------------------------------------------------------------
+
+    def check(self) -> CheckResult:
+        """Each configured file exists, is readable and has the required columns."""
+        items = []
+        for stream in self.streams():
+            try:
+                tabular = self._file(stream)
+                if not tabular.path.is_file():
+                    raise ParseError("file not found", file=str(tabular.path))
+                tabular.header()
+                self._mapping(stream)
+            except ClaimbridgeError as exc:
+                items.append(CheckItem(CheckKind.CONFIG, False, f"{stream.name}: {exc}"))
+            else:
+                items.append(CheckItem(CheckKind.CONFIG, True, f"{stream.name}: {tabular.name}"))
+        return CheckResult(connector=self.context.name, items=tuple(items))
+
+    # --- read -----------------------------------------------------------------------------
+
+    def read(self, stream: StreamSpec, cursor: str | None) -> Iterator[Page]:
+        """Pages of ``page_size`` rows in file order; the last page carries the fingerprint.
+
+        ``cursor`` is ignored: an export is a snapshot, read in full every run.
+        """
+        tabular = self._file(stream)
+        size = self.options.page_size
+        name = tabular.name
+        page: list[RawRecord] = []
+        for row in tabular.rows():
+            if len(page) == size:
+                yield Page(records=page, cursor=None)
+                page = []
+            page.append(RawRecord(data=_raw_data(row, stream), location=f"{name}:{row.line}"))
+        if page:
+            yield Page(records=page, cursor=tabular.fingerprint)
+
+    # --- normalize ------------------------------------------------------------------------
+
+    def normalize(self, stream: StreamSpec, record: RawRecord) -> Sequence[Party | Claim]:
+        data = record.data
+        record_id = str(data.get(stream.primary_key) or "")
+        problems = data.get(PROBLEMS_KEY)
+        if problems:
+            raise RecordError(list(problems), record_id=record_id, location=record.location)
+        mapping = self._mapping(stream)
+        if stream.name == "customers":
+            party = to_model(
+                mapping,
+                data,
+                Party,
+                self._variables,
+                location=record.location,
+                record_id=record_id,
+            )
+            return (_hide_unusable_addresses(party),)
+        claim = to_model(
+            mapping, data, Claim, self._variables, location=record.location, record_id=record_id
+        )
+        return (claim,)
+
+
+def _raw_data(row: Row, stream: StreamSpec) -> Mapping[str, Any]:
+    if not row.problems:
+        return row.data
+    key = row.data.get(stream.primary_key)
+    data: dict[str, Any] = {PROBLEMS_KEY: row.problems}
+    if isinstance(key, str | int) and len(str(key)) <= 64:
+        data[stream.primary_key] = key
+    return data
+
+
+def _hide_unusable_addresses(party: Party) -> Party:
+    """An address whose state is unknown or protected carries no lines, whatever the file had."""
+    if all(a.state is AddressState.KNOWN for a in party.addresses):
+        return party
+    addresses = tuple(
+        a if a.state is AddressState.KNOWN else Address(kind=a.kind, state=a.state)
+        for a in party.addresses
+    )
+    return party.model_copy(update={"addresses": addresses})

@@ -1,0 +1,522 @@
+"""The file-drop agency: cases written as files in a directory the agency collects from.
+
+What goes in a file is declared by a **file profile** (``mappings/profiles/*.toml``): the file
+format, encoding, separators, file name pattern and one ``[[columns]]`` entry per column, each a
+path over the row context ``{case, claim, debtor, creditor, delivery}`` plus optional
+converters. One row per claim.
+
+Files appear atomically (written to ``.<name>.tmp``, fsynced, renamed), so the agency never
+picks up half a file. A file drop has no synchronous acceptance: every delivery comes back
+``SENT``. After a crash between writing and recording, :meth:`FileDropAgency.lookup` finds the
+idempotency key in the files already there (and in ``archive/``), so a case is never written
+twice.
+
+Only CSV is written today; formats are looked up in :data:`WRITERS`, so fixed-width and XML
+writers can be added without touching the profile or agency code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import os
+import re
+import string
+import tomllib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, TextIO
+
+from pydantic import Field
+
+from claimbridge.connectors.base import (
+    Agency,
+    AgencyCapabilities,
+    CheckItem,
+    CheckKind,
+    CheckResult,
+    ConnectorContext,
+    ConnectorSettings,
+    Delivery,
+    PushOutcome,
+    PushStatus,
+)
+from claimbridge.errors import ConnectorError, MappingError
+from claimbridge.mappings import register_converter
+from claimbridge.mappings.converters import ConversionError, Converter, build_converter
+from claimbridge.mappings.engine import parse_path, resolve_packaged
+from claimbridge.schemas import Address, AddressState, Decision, Party
+
+__all__ = ["WRITERS", "FileDropAgency", "FileDropSettings", "FileProfile", "load_profile"]
+
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "mappings" / "profiles"
+KEY_PATH = "delivery.idempotency_key"
+ARCHIVE = "archive"
+
+
+def _explain(value: Any) -> str:
+    if isinstance(value, Decision):
+        return value.explain()
+    raise ConversionError("expected a policy decision")
+
+
+register_converter("explain", _explain)
+
+
+# --- the profile --------------------------------------------------------------------------
+
+Leaf = Callable[[Any], str]
+Visit = Callable[[Any, list[str]], None]
+
+
+class _Node:
+    """One step of the column paths. Columns share prefixes (``debtor.addresses[0]``), so each
+    row resolves every shared step once instead of once per column."""
+
+    def __init__(self, key: str | int) -> None:
+        self.key = key
+        self.children: dict[str | int, _Node] = {}
+        self.leaves: list[tuple[int, Leaf]] = []
+
+    def add(self, steps: tuple[str | int, ...], column: int, leaf: Leaf) -> None:
+        node = self
+        for step in steps:
+            node = node.children.setdefault(step, _Node(step))
+        node.leaves.append((column, leaf))
+
+    def compile(self) -> Visit:
+        key = self.key
+        leaves = tuple(self.leaves)
+        children = tuple(child.compile() for child in self.children.values())
+        if isinstance(key, int):
+            return _index_visit(key, leaves, children)
+        if len(leaves) == 1 and not children:
+            return _single_visit(key, *leaves[0])
+
+        def visit(parent: Any, out: list[str]) -> None:
+            # The context is a dict; below it are models (attributes) and tuples.
+            value = parent.get(key) if isinstance(parent, dict) else getattr(parent, key, None)
+            if value is None:
+                return
+            for column, leaf in leaves:
+                out[column] = value if isinstance(value, str) else leaf(value)
+            for child in children:
+                child(value, out)
+
+        return visit
+
+
+def _single_visit(key: str, column: int, leaf: Leaf) -> Visit:
+    """The common case, one column at the end of a path: no loops."""
+
+    def visit(parent: Any, out: list[str]) -> None:
+        value = parent.get(key) if isinstance(parent, dict) else getattr(parent, key, None)
+        if value is not None:
+            out[column] = value if isinstance(value, str) else leaf(value)
+
+    return visit
+
+
+def _index_visit(
+    key: int, leaves: tuple[tuple[int, Leaf], ...], children: tuple[Visit, ...]
+) -> Visit:
+    def visit(parent: Any, out: list[str]) -> None:
+        if type(parent) is not tuple or len(parent) <= key:
+            return
+        value = parent[key]
+        for column, leaf in leaves:
+            out[column] = value if isinstance(value, str) else leaf(value)
+        for child in children:
+            child(value, out)
+
+    return visit
+
+
+def _leaf(chain: tuple[Converter, ...], fmt: Callable[[Any], str]) -> Leaf:
+    if not chain:
+        return fmt
+
+    def leaf(value: Any) -> str:
+        try:
+            for convert in chain:
+                value = convert(value)
+                if value is None:
+                    return ""
+        except ConversionError:
+            return ""
+        return fmt(value)
+
+    return leaf
+
+
+@dataclass(frozen=True, slots=True)
+class FileProfile:
+    """A compiled file profile: how to name, encode and fill one delivery file."""
+
+    name: str
+    format: str
+    encoding: str
+    delimiter: str
+    line_ending: str
+    header: bool
+    filename: str
+    headers: tuple[str, ...]
+    template: tuple[str, ...]  # constants filled in, every other cell empty
+    visits: tuple[Visit, ...]
+    key_column: int
+
+    def row(self, context: dict[str, Any]) -> list[str]:
+        out = list(self.template)
+        for visit in self.visits:
+            visit(context, out)
+        return out
+
+    def file_pattern(self, day: dt.date | None) -> re.Pattern[str]:
+        """Names this profile writes: for one day (``seq`` captured), or for any day."""
+        parts = []
+        for literal, field, spec, _ in string.Formatter().parse(self.filename):
+            parts.append(re.escape(literal))
+            if field == "seq":
+                parts.append(r"(\d+)")
+            elif field == "date":
+                parts.append(re.escape(format(day, spec or "")) if day else r".+?")
+        return re.compile("".join(parts))
+
+
+def _formatter(
+    amount: bool, minor: bool, decimal_sep: str, date_format: str
+) -> Callable[[Any], str]:
+    iso_dates = date_format == "%Y-%m-%d"
+
+    def fmt(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return str(value)
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if isinstance(value, Decimal):
+            if amount and minor:
+                return str(int(value.scaleb(2)))
+            text = f"{value:.2f}" if amount else format(value, "f")
+            return text.replace(".", decimal_sep) if decimal_sep != "." else text
+        if isinstance(value, dt.date):
+            return value.isoformat() if iso_dates else value.strftime(date_format)
+        if isinstance(value, list | tuple):
+            return ", ".join(fmt(v) for v in value)
+        return str(value)
+
+    return fmt
+
+
+def _profile_from_toml(text: str, label: str) -> FileProfile:
+    def fail(message: str, field: str = "") -> MappingError:
+        return MappingError(message, mapping=label, field=field)
+
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise fail(f"invalid TOML: {exc}") from None
+    file = document.get("file", {})
+    columns = document.get("columns", [])
+    if not isinstance(file, dict) or not isinstance(columns, list) or not columns:
+        raise fail("needs a [file] table and at least one [[columns]] entry")
+    fmt_name = file.get("format", "csv")
+    if fmt_name not in WRITERS:
+        raise fail(f"format {fmt_name!r} is not supported; use one of {sorted(WRITERS)}", "format")
+    amounts = file.get("amounts", "major")
+    if amounts not in ("major", "minor"):
+        raise fail("must be 'major' or 'minor'", "amounts")
+    decimal_sep = file.get("decimal_separator", ".")
+    if decimal_sep not in (".", ","):
+        raise fail("must be '.' or ','", "decimal_separator")
+    filename = str(file.get("filename", "cases_{date:%Y%m%d}_{seq:04d}.csv"))
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(filename) if f is not None]
+        filename.format(date=dt.date(2000, 1, 1), seq=1)
+    except (ValueError, KeyError, IndexError):
+        raise fail("bad file name pattern; use {date:%Y%m%d} and {seq:04d}", "filename") from None
+    if fields.count("seq") != 1 or set(fields) - {"date", "seq"} or "/" in filename:
+        raise fail("needs exactly one {seq}, optionally {date}, no '/'", "filename")
+    encoding = str(file.get("encoding", "utf-8"))
+    try:
+        "".encode(encoding)
+    except LookupError:
+        raise fail(f"unknown encoding {encoding!r}", "encoding") from None
+    date_format = str(file.get("date_format", "%Y-%m-%d"))
+    headers: list[str] = []
+    template: list[str] = []
+    root = _Node("")
+    key_column = -1
+    for number, column in enumerate(columns, start=1):
+        where = f"columns[{number}]"
+        if not isinstance(column, dict) or "header" not in column:
+            raise fail("each column needs a 'header'", where)
+        unknown = set(column) - {"header", "path", "const", "convert", "amount"}
+        if unknown:
+            raise fail(f"unknown keys {sorted(unknown)}", where)
+        fmt = _formatter(bool(column.get("amount")), amounts == "minor", decimal_sep, date_format)
+        template.append(fmt(column["const"]) if "const" in column else "")
+        if "const" not in column:
+            path = column.get("path")
+            if not isinstance(path, str):
+                raise fail("needs a 'path' or a 'const'", where)
+            names = column.get("convert", [])
+            names = names if isinstance(names, list) else [names]
+            try:
+                chain = tuple(build_converter(str(n)) for n in names)
+                root.add(parse_path(path), number - 1, _leaf(chain, fmt))
+            except KeyError as exc:
+                raise fail(f"unknown converter {exc.args[0]!r}", where) from None
+            except ValueError as exc:
+                raise fail(str(exc), where) from None
+            if path == KEY_PATH:
+                key_column = number - 1
+        headers.append(str(column["header"]))
+    if key_column < 0:
+        raise fail(f"one column must hold {KEY_PATH!r} (needed to look up deliveries)")
+    return FileProfile(
+        name=label,
+        format=str(fmt_name),
+        encoding=encoding,
+        delimiter=str(file.get("delimiter", ";")),
+        line_ending=str(file.get("line_ending", "\r\n")),
+        header=bool(file.get("header", True)),
+        filename=filename,
+        headers=tuple(headers),
+        template=tuple(template),
+        visits=tuple(child.compile() for child in root.children.values()),
+        key_column=key_column,
+    )
+
+
+@lru_cache(maxsize=32)
+def _load_cached(path: Path) -> FileProfile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingError(f"cannot read: {exc.__class__.__name__}", mapping=str(path)) from None
+    return _profile_from_toml(text, path.name)
+
+
+def load_profile(name_or_path: str | Path) -> FileProfile:
+    """A packaged profile by name (``generic_csv``) or a profile file; compiled once."""
+    return _load_cached(resolve_packaged(name_or_path, PROFILES_DIR))
+
+
+# --- writers (one per file format) --------------------------------------------------------
+
+
+class FileWriter(Protocol):
+    def write(self, stream: TextIO, profile: FileProfile, rows: Iterator[list[str]]) -> None: ...
+
+    def keys(self, stream: TextIO, profile: FileProfile) -> Iterator[str]: ...
+
+
+class CsvWriter:
+    def write(self, stream: TextIO, profile: FileProfile, rows: Iterator[list[str]]) -> None:
+        writer = csv.writer(stream, delimiter=profile.delimiter, lineterminator=profile.line_ending)
+        if profile.header:
+            writer.writerow(profile.headers)
+        writer.writerows(rows)
+
+    def keys(self, stream: TextIO, profile: FileProfile) -> Iterator[str]:
+        reader = csv.reader(stream, delimiter=profile.delimiter)
+        if profile.header:
+            next(reader, None)
+        column = profile.key_column
+        for row in reader:
+            if len(row) > column and row[column]:
+                yield row[column]
+
+
+WRITERS: dict[str, FileWriter] = {"csv": CsvWriter()}
+
+
+# --- the agency ---------------------------------------------------------------------------
+
+
+class FileDropSettings(ConnectorSettings):
+    directory: Path
+    profile: str = "generic_csv"
+    batch_size: int = Field(default=5000, ge=1, le=1_000_000)
+
+
+def _row_contexts(delivery: Delivery) -> Iterator[dict[str, Any]]:
+    case = delivery.case
+    debtor = _without_protected_lines(case.debtor)
+    for claim in case.claims:
+        yield {
+            "case": case,
+            "claim": claim,
+            "debtor": debtor,
+            "creditor": case.creditor,
+            "delivery": delivery,
+        }
+
+
+def _without_protected_lines(debtor: Party) -> Party:
+    """A protected address is never written: only its state is (the rule holds whatever the
+    washing stage did)."""
+    if all(a.state is not AddressState.PROTECTED for a in debtor.addresses):
+        return debtor
+    addresses = tuple(
+        Address(kind=a.kind, state=a.state) if a.state is AddressState.PROTECTED else a
+        for a in debtor.addresses
+    )
+    return debtor.model_copy(update={"addresses": addresses})
+
+
+class FileDropAgency(Agency):
+    """Writes cases as profile-driven files into a local directory."""
+
+    type_name: ClassVar[str] = "file_drop"
+    Settings: ClassVar[type[ConnectorSettings]] = FileDropSettings
+
+    def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        super().__init__(settings, context)
+        assert isinstance(settings, FileDropSettings)
+        self.options: FileDropSettings = settings
+        directory = settings.directory
+        self.directory = directory if directory.is_absolute() else context.workdir / directory
+        self._profile: FileProfile | None = None
+        self._index: dict[str, str] = {}
+        self._indexed: dict[Path, tuple[int, int]] = {}
+
+    @property
+    def capabilities(self) -> AgencyCapabilities:  # type: ignore[override]
+        return AgencyCapabilities(
+            file_drop=True, lookup=True, idempotency_keys=False, batch_size=self.options.batch_size
+        )
+
+    @property
+    def profile(self) -> FileProfile:
+        if self._profile is None:
+            self._profile = load_profile(self.options.profile)
+        return self._profile
+
+    # --- check ----------------------------------------------------------------------------
+
+    def check(self) -> CheckResult:
+        items = []
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            writable = os.access(self.directory, os.W_OK | os.X_OK)
+            message = "directory is writable" if writable else "directory is not writable"
+        except OSError as exc:
+            writable, message = False, f"cannot create directory: {exc.strerror or exc}"
+        items.append(CheckItem(CheckKind.PERMISSION, writable, message))
+        try:
+            profile = self.profile
+        except MappingError as exc:
+            items.append(CheckItem(CheckKind.CONFIG, False, str(exc)))
+        else:
+            items.append(CheckItem(CheckKind.CONFIG, True, f"profile {profile.name} loaded"))
+        return CheckResult(connector=self.context.name, items=tuple(items))
+
+    # --- push -----------------------------------------------------------------------------
+
+    def push(self, deliveries: Sequence[Delivery]) -> list[PushOutcome]:
+        """One file per ``batch_size`` deliveries; every delivery comes back ``SENT``."""
+        if not deliveries:
+            return []
+        profile = self.profile
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConnectorError(
+                f"cannot create the drop directory: {exc.strerror}", connector=self.type_name
+            ) from None
+        size = self.options.batch_size
+        outcomes = []
+        for start in range(0, len(deliveries), size):
+            batch = deliveries[start : start + size]
+            name = self._write(profile, batch)
+            for delivery in batch:
+                if self._indexed:
+                    self._index[delivery.idempotency_key] = name
+                outcomes.append(PushOutcome(delivery.idempotency_key, PushStatus.SENT))
+        return outcomes
+
+    def _next_name(self, profile: FileProfile) -> str:
+        today = self.context.today
+        pattern = profile.file_pattern(today)
+        highest = 0
+        for folder in (self.directory, self.directory / ARCHIVE):
+            if folder.is_dir():
+                for entry in os.scandir(folder):
+                    match = pattern.fullmatch(entry.name)
+                    if match:
+                        highest = max(highest, int(match.group(1)))
+        return profile.filename.format(date=today, seq=highest + 1)
+
+    def _write(self, profile: FileProfile, batch: Sequence[Delivery]) -> str:
+        name = self._next_name(profile)
+        final = self.directory / name
+        temporary = self.directory / f".{name}.tmp"
+        writer = WRITERS[profile.format]
+        rows = (profile.row(c) for d in batch for c in _row_contexts(d))
+        try:
+            with temporary.open(
+                "w", encoding=profile.encoding, errors="replace", newline=""
+            ) as stream:
+                writer.write(stream, profile, rows)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, final)
+            _fsync_directory(self.directory)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            raise ConnectorError(
+                f"writing {name} failed: {exc.strerror or exc}", connector=self.type_name
+            ) from None
+        return name
+
+    # --- lookup ---------------------------------------------------------------------------
+
+    def lookup(self, idempotency_key: str) -> PushOutcome | None:
+        """``SENT`` if a delivered file (here or in ``archive/``) holds the key, else None."""
+        if idempotency_key not in self._index:
+            self._refresh_index()
+        if idempotency_key in self._index:
+            return PushOutcome(idempotency_key, PushStatus.SENT)
+        return None
+
+    def _refresh_index(self) -> None:
+        profile = self.profile
+        pattern = profile.file_pattern(None)
+        writer = WRITERS[profile.format]
+        for folder in (self.directory, self.directory / ARCHIVE):
+            if not folder.is_dir():
+                continue
+            for entry in os.scandir(folder):
+                if not entry.is_file() or not pattern.fullmatch(entry.name):
+                    continue
+                path = Path(entry.path)
+                stat = entry.stat()
+                stamp = (stat.st_size, stat.st_mtime_ns)
+                if self._indexed.get(path) == stamp:
+                    continue
+                with path.open(encoding=profile.encoding, errors="replace", newline="") as stream:
+                    for key in writer.keys(stream, profile):
+                        self._index[key] = entry.name
+                self._indexed[path] = stamp
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,272 @@
+"""The file-drop agency: profile-driven CSV files, atomic writes, sequence numbers, lookup."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from claimbridge.connectors.agencies.file_drop import (
+    FileDropAgency,
+    FileDropSettings,
+    load_profile,
+)
+from claimbridge.connectors.base import CheckKind, ConnectorContext, Delivery, PushStatus
+from claimbridge.errors import ConnectorError, MappingError
+from claimbridge.schemas import (
+    Address,
+    AddressState,
+    Case,
+    Claim,
+    Creditor,
+    Decision,
+    Email,
+    Outcome,
+    Party,
+    Phone,
+    QualityReport,
+    Reason,
+    Reminder,
+    SourceRef,
+    case_key,
+)
+
+TODAY = dt.date(2026, 4, 1)
+
+
+def make_case(number: str = "10001", state: AddressState = AddressState.KNOWN) -> Case:
+    ref = SourceRef(system="files", record_id=number)
+    lines = ("Storgata 1",) if state is AddressState.KNOWN else ()
+    debtor = Party(
+        source=SourceRef(system="files", record_id="K1"),
+        kind="person",
+        name="Kari Nordmann",
+        customer_number="K1",
+        national_id="01019012345",
+        addresses=(Address(state=state, lines=lines, postal_code="0155", city="Oslo"),),
+        phones=(Phone(number="+4791234567", type="mobile", valid=True),),
+        emails=(Email(address="kari@example.no", valid=True),),
+    )
+    claim = Claim(
+        source=ref,
+        debtor_id="K1",
+        invoice_number=number,
+        invoice_date=dt.date(2026, 1, 5),
+        due_date=dt.date(2026, 1, 19),
+        currency="NOK",
+        original_amount=Decimal("1250.00"),
+        remaining_principal=Decimal("1000.50"),
+        kid="0001000112",
+        description="Treningsavgift",
+        reminders=(Reminder(sent_on=dt.date(2026, 2, 3), fee=Decimal("35")),),
+    )
+    return Case(
+        case_key=case_key("acme", debtor.debtor_key(), [number]),
+        creditor=Creditor(name="Acme AS", organization_number="999888777"),
+        debtor=debtor,
+        claims=(claim,),
+        currency="NOK",
+        decision=Decision(
+            outcome=Outcome.SEND,
+            decided_on=TODAY,
+            reasons=(Reason(code="due", message="collection notice expired"),),
+        ),
+        quality=QualityReport(score=90),
+    )
+
+
+def agency(directory: Path, **options: object) -> FileDropAgency:
+    settings = FileDropSettings(directory=directory, **options)
+    return FileDropAgency(settings, ConnectorContext("drop", today=TODAY))
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    text = path.read_bytes().decode("utf-8")
+    return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
+
+
+def test_empty_push_writes_nothing(tmp_path: Path) -> None:
+    assert agency(tmp_path / "out").push([]) == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_push_writes_one_row_per_claim_with_all_columns(tmp_path: Path) -> None:
+    drop = agency(tmp_path)
+    outcomes = drop.push([Delivery("key-1", make_case())])
+    assert [(o.idempotency_key, o.status, o.agency_ref) for o in outcomes] == [
+        ("key-1", PushStatus.SENT, None)
+    ]
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["cases_20260401_0001.csv"]
+    raw = (tmp_path / files[0]).read_bytes()
+    assert raw.count(b"\r\n") == 2
+    (row,) = read_rows(tmp_path / files[0])
+    assert row["idempotency_key"] == "key-1"
+    assert row["creditor_org_number"] == "999888777"
+    assert row["address_line1"] == "Storgata 1"
+    assert row["address_state"] == "known"
+    assert row["phone1"] == "+4791234567"
+    assert row["phone1_type"] == "mobile"
+    assert row["original_amount"] == "1250,00"
+    assert row["remaining_principal"] == "1000,50"
+    assert row["reminder1_date"] == "2026-02-03"
+    assert row["reminder1_fee"] == "35,00"
+    assert row["reminder2_date"] == ""
+    assert row["decision"] == "sent: collection notice expired"
+    assert row["quality_score"] == "90"
+
+
+def test_protected_address_writes_no_lines(tmp_path: Path) -> None:
+    case = make_case(state=AddressState.PROTECTED)
+    # Even if a washing bug left lines on a protected address, none are written.
+    leaky = case.debtor.addresses[0].model_copy(update={"lines": ("Hemmelig vei 3",)})
+    case = case.model_copy(
+        update={"debtor": case.debtor.model_copy(update={"addresses": (leaky,)})}
+    )
+    drop = agency(tmp_path)
+    drop.push([Delivery("key-1", case)])
+    (row,) = read_rows(next(tmp_path.iterdir()))
+    assert row["address_state"] == "protected"
+    assert row["address_line1"] == row["postal_code"] == row["city"] == ""
+    assert b"Hemmelig" not in next(tmp_path.iterdir()).read_bytes()
+
+
+def test_batches_and_sequence_numbers_continue_after_archive(tmp_path: Path) -> None:
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "cases_20260401_0007.csv").write_text("", encoding="utf-8")
+    (tmp_path / "cases_20260331_0042.csv").write_text("", encoding="utf-8")  # another day
+    drop = agency(tmp_path, batch_size=2)
+    deliveries = [Delivery(f"key-{n}", make_case(str(n))) for n in range(5)]
+    assert len(drop.push(deliveries)) == 5
+    new = sorted(p.name for p in tmp_path.glob("cases_20260401_*.csv"))
+    assert new == [f"cases_20260401_{n:04d}.csv" for n in (8, 9, 10)]
+    assert [len(read_rows(tmp_path / n)) for n in new] == [2, 2, 1]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_lookup_finds_keys_in_files_and_archive(tmp_path: Path) -> None:
+    drop = agency(tmp_path)
+    assert drop.lookup("key-1") is None
+    drop.push([Delivery("key-1", make_case())])
+    found = drop.lookup("key-1")
+    assert found is not None
+    assert found.status is PushStatus.SENT
+    # A fresh instance (after a crash) finds it too, also once archived.
+    (tmp_path / "archive").mkdir()
+    for path in tmp_path.glob("cases_*.csv"):
+        os.replace(path, tmp_path / "archive" / path.name)
+    again = agency(tmp_path)
+    assert again.lookup("key-1") is not None
+    assert again.lookup("key-2") is None
+    # New files written by someone else are picked up on the next lookup.
+    agency(tmp_path).push([Delivery("key-2", make_case("2"))])
+    assert again.lookup("key-2") is not None
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path: Path) -> None:
+    drop = agency(tmp_path)
+    drop.push([Delivery("key-1", make_case())])
+    (tmp_path / ".cases_20260401_0002.csv.tmp").mkdir()  # the temporary name is blocked
+    with pytest.raises(ConnectorError, match=r"writing cases_20260401_0002\.csv failed"):
+        drop.push([Delivery("key-2", make_case("2"))])
+    assert sorted(p.name for p in tmp_path.glob("cases_*")) == ["cases_20260401_0001.csv"]
+
+
+def test_check_reports_permission_and_config(tmp_path: Path) -> None:
+    result = agency(tmp_path / "new").check()
+    assert result.ok
+    assert [i.kind for i in result.items] == [CheckKind.PERMISSION, CheckKind.CONFIG]
+    blocked = tmp_path / "file"
+    blocked.write_text("", encoding="utf-8")
+    bad = agency(blocked / "sub", profile="no_such_profile").check()
+    assert [i.ok for i in bad.items] == [False, False]
+
+
+def test_capabilities_follow_settings(tmp_path: Path) -> None:
+    caps = agency(tmp_path, batch_size=17).capabilities
+    assert caps.file_drop
+    assert caps.lookup
+    assert not caps.idempotency_keys
+    assert caps.batch_size == 17
+
+
+def test_minor_units_profile(tmp_path: Path) -> None:
+    profile = tmp_path / "p.toml"
+    profile.write_text(
+        """
+[file]
+format = "csv"
+delimiter = ","
+line_ending = "\\n"
+amounts = "minor"
+date_format = "%d.%m.%Y"
+filename = "drop-{seq:03d}.txt"
+[[columns]]
+header = "key"
+path = "delivery.idempotency_key"
+[[columns]]
+header = "amount"
+path = "claim.remaining_principal"
+amount = true
+[[columns]]
+header = "due"
+path = "claim.due_date"
+[[columns]]
+header = "agency"
+const = "ACME"
+""",
+        encoding="utf-8",
+    )
+    drop = agency(tmp_path / "out", profile=str(profile))
+    drop.push([Delivery("k", make_case())])
+    text = (tmp_path / "out" / "drop-001.txt").read_text(encoding="utf-8")
+    assert text == "key,amount,due,agency\nk,100050,19.01.2026,ACME\n"
+
+
+KEY_COLUMN = '[[columns]]\nheader = "k"\npath = "delivery.idempotency_key"\n'
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            f'[file]\nformat = "xml"\n{KEY_COLUMN}',
+            "not supported",
+        ),
+        (
+            f'[file]\nfilename = "x.csv"\n{KEY_COLUMN}',
+            "{seq}",
+        ),
+        ('[[columns]]\nheader = "k"\npath = "case.case_key"\n', "idempotency_key"),
+        (
+            f'{KEY_COLUMN}convert = "nope"\n',
+            "unknown converter",
+        ),
+        ('[[columns]]\nheader = "k"\npath = "a..b"\n', "bad path"),
+        ("[[columns]\n", "invalid TOML"),
+    ],
+)
+def test_broken_profiles(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(MappingError, match=r"bad\.toml") as caught:
+        load_profile(path)
+    assert message in str(caught.value)
+
+
+@pytest.mark.slow
+def test_writing_many_rows_is_fast(tmp_path: Path) -> None:
+    cases = [make_case(str(n)) for n in range(50)]
+    count = 20_000
+    deliveries = [Delivery(f"key-{n}", cases[n % 50]) for n in range(count)]
+    drop = agency(tmp_path, batch_size=count)
+    start = time.perf_counter()
+    drop.push(deliveries)
+    per_row = (time.perf_counter() - start) / count
+    assert per_row < 100e-6  # ~25 µs measured; generous for slow CI machines
