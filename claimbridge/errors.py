@@ -12,11 +12,12 @@ Every error knows how the program ends (``exit_code``) and whether trying again 
     ├── ConnectorError                     exit 5   a source or agency failed
     │   ├── AuthError                      exit 6   credentials rejected (fix config)
     │   ├── UnreachableError               exit 7   network / DNS / TLS / timeout   (retryable)
+    │   │   └── OutcomeUnknownError        exit 7   sent, no answer: resolve by lookup, not resend
     │   ├── RateLimitedError               exit 8   rate limit exhausted            (retryable)
     │   ├── RemoteError                    exit 5   the remote said no (vendor message and code)
     │   └── HostKeyError                   exit 6   SFTP host key unknown or changed
     ├── DataError                          exit 9   input that cannot be used
-    │   ├── ParseError                     exit 9   a file/body could not be parsed (names line/field)
+    │   ├── ParseError                     exit 9   a file or body unreadable (names line, field)
     │   ├── MappingError                   exit 9   a mapping file is wrong (names file and field)
     │   └── RecordError                    —        one record invalid: quarantined, run goes on
     ├── StateError                         exit 10  the state store is unusable
@@ -42,6 +43,7 @@ __all__ = [
     "LeaseHeldError",
     "MappingError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "ParseError",
     "PolicyError",
     "RateLimitedError",
@@ -142,6 +144,13 @@ class HostKeyError(ConnectorError):
 class UnreachableError(ConnectorError):
     exit_code = 7
     retryable = True
+
+
+class OutcomeUnknownError(UnreachableError):
+    """The request may have reached the remote, but no answer came back (read timeout, dropped
+    connection after sending). Resolve by asking the remote what it did; never resend blindly."""
+
+    outcome_unknown = True
 
 
 class RateLimitedError(ConnectorError):

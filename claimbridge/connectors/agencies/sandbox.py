@@ -1,0 +1,245 @@
+"""The connector for the sandbox agency (``claimbridge sandbox``), and the model REST agency.
+
+The sandbox honours idempotency keys, so a batch POST may be retried safely and a delivery
+whose answer was lost can be looked up by its key. Vendor agency connectors follow the same
+shape: settings, an :class:`HttpClient`, and a mapping of the agency's answers to outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+
+from claimbridge.connectors.base import (
+    Agency,
+    AgencyCapabilities,
+    AgencyUpdate,
+    CheckItem,
+    CheckKind,
+    CheckResult,
+    ConnectorContext,
+    ConnectorSettings,
+    Delivery,
+    PushOutcome,
+    PushStatus,
+)
+from claimbridge.errors import (
+    AuthError,
+    ClaimbridgeError,
+    OutcomeUnknownError,
+    ParseError,
+    RateLimitedError,
+    RemoteError,
+    UnreachableError,
+)
+from claimbridge.schemas import CaseEvent, Direction
+from claimbridge.transport.http import (
+    BearerAuth,
+    HttpClient,
+    HttpOptions,
+    HttpSettings,
+    check_base_url,
+)
+
+__all__ = ["SandboxAgency", "SandboxSettings"]
+
+_MAX_BATCH = 500  # the sandbox refuses larger batches
+_EVENT_PAGE = 200
+
+
+class SandboxSettings(ConnectorSettings):
+    url: str = Field(description="root of the sandbox API, e.g. http://127.0.0.1:8765")
+    token: SecretStr = Field(description="bearer token the sandbox was started with")
+    batch_size: int = Field(default=200, ge=1, le=_MAX_BATCH)
+    http: HttpOptions = Field(default_factory=HttpOptions)
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        return check_base_url(value)
+
+
+class SandboxAgency(Agency):
+    """Push cases to the sandbox agency and read back what happened to them."""
+
+    type_name: ClassVar[str] = "sandbox"
+    Settings: ClassVar[type[ConnectorSettings]] = SandboxSettings
+    capabilities: ClassVar[AgencyCapabilities] = AgencyCapabilities(
+        idempotency_keys=True, lookup=True, batch_size=200
+    )
+
+    settings: SandboxSettings
+
+    def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
+        super().__init__(settings, context)
+        self._client: HttpClient | None = None
+
+    @property
+    def client(self) -> HttpClient:
+        if self._client is None:
+            self._client = self._make_client(self.settings.http)
+        return self._client
+
+    def _make_client(self, options: HttpOptions) -> HttpClient:
+        return HttpClient(
+            HttpSettings.from_options(self.settings.url, options),
+            auth=BearerAuth(self.settings.token),
+            name=self.context.name or self.type_name,
+        )
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # pushing -----------------------------------------------------------------------------
+
+    def push(self, deliveries: Sequence[Delivery]) -> list[PushOutcome]:
+        outcomes: list[PushOutcome] = []
+        size = self.settings.batch_size
+        for start in range(0, len(deliveries), size):
+            outcomes.extend(self._push_batch(deliveries[start : start + size]))
+        return outcomes
+
+    def _push_batch(self, batch: Sequence[Delivery]) -> list[PushOutcome]:
+        body = {
+            "items": [
+                {"idempotency_key": d.idempotency_key, "case": d.case.model_dump(mode="json")}
+                for d in batch
+            ]
+        }
+        try:
+            response = self.client.post("/v1/cases/batch", json=body, idempotent=True)
+        except AuthError:
+            raise  # wrong token: no later attempt will do better, the run must stop
+        except OutcomeUnknownError as exc:
+            return _all(batch, PushStatus.UNKNOWN, str(exc))
+        except (RateLimitedError, UnreachableError) as exc:
+            return _all(batch, PushStatus.RETRYABLE, str(exc))
+        except RemoteError as exc:
+            status = PushStatus.RETRYABLE if exc.retryable else PushStatus.REJECTED
+            return _all(batch, status, str(exc))
+        results = _results_by_key(_json(response, "batch answer"))
+        return [self._outcome(d.idempotency_key, results.get(d.idempotency_key)) for d in batch]
+
+    @staticmethod
+    def _outcome(key: str, result: dict[str, Any] | None) -> PushOutcome:
+        if result is None:  # the agency left it out: we cannot tell what it did
+            return PushOutcome(key, PushStatus.UNKNOWN, reason="missing from the batch answer")
+        if result.get("status") == "accepted" and result.get("agency_ref"):
+            return PushOutcome(key, PushStatus.ACCEPTED, agency_ref=str(result["agency_ref"]))
+        if result.get("status") == "rejected":
+            return PushOutcome(key, PushStatus.REJECTED, reason=str(result.get("reason") or ""))
+        return PushOutcome(key, PushStatus.UNKNOWN, reason="unrecognized answer from the agency")
+
+    def lookup(self, idempotency_key: str) -> PushOutcome | None:
+        try:
+            response = self.client.get(f"/v1/cases/by-key/{quote(idempotency_key, safe='')}")
+        except RemoteError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self._outcome(idempotency_key, _json(response, "lookup answer"))
+
+    # reading back ------------------------------------------------------------------------
+
+    def updates(self, since: str | None) -> Iterator[AgencyUpdate]:
+        cursor = since or "0"
+        while True:
+            response = self.client.get("/v1/events", params={"after": cursor, "limit": _EVENT_PAGE})
+            events = _json(response, "events page").get("events")
+            if not isinstance(events, list) or not events:
+                return
+            for raw in events:
+                yield self._update(raw)
+                cursor = str(raw["cursor"])
+            if len(events) < _EVENT_PAGE:
+                return
+
+    @staticmethod
+    def _update(raw: Any) -> AgencyUpdate:
+        try:
+            fields = {k: raw[k] for k in ("event_id", "case_key", "at", "kind", "status")}
+            event = CaseEvent(
+                **fields,
+                agency_ref=raw.get("agency_ref"),
+                message=raw.get("message") or "",
+                direction=Direction.IN,
+            )
+            cursor = str(raw["cursor"])
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise ParseError(
+                f"unusable event from the sandbox ({type(exc).__name__})", field="events"
+            ) from None
+        return AgencyUpdate(update_id=f"sandbox:{event.event_id}", event=event, cursor=cursor)
+
+    # checks ------------------------------------------------------------------------------
+
+    def check(self) -> CheckResult:
+        name = self.context.name or self.type_name
+        try:
+            # one quick try each: a check should answer in seconds, not after a retry storm
+            client = self._make_client(self.settings.http.model_copy(update={"max_retries": 0}))
+        except (ValueError, ClaimbridgeError) as exc:
+            items = (CheckItem(CheckKind.CONFIG, False, _first_line(exc)),)
+            return CheckResult(name, items)
+        config = CheckItem(CheckKind.CONFIG, True, f"URL {self.settings.url}")
+        with client:
+            try:
+                client.get("/v1/health")
+            except ClaimbridgeError as exc:
+                return CheckResult(
+                    name,
+                    (
+                        config,
+                        CheckItem(CheckKind.REACHABILITY, False, str(exc)),
+                        CheckItem(CheckKind.AUTH, False, "not checked: the agency is unreachable"),
+                    ),
+                )
+            reachable = CheckItem(CheckKind.REACHABILITY, True, "health endpoint answered")
+            try:
+                client.get("/v1/cases", params={"limit": 1})
+            except AuthError as exc:
+                auth = CheckItem(CheckKind.AUTH, False, str(exc))
+            except ClaimbridgeError as exc:
+                auth = CheckItem(CheckKind.AUTH, False, f"could not verify the token: {exc}")
+            else:
+                auth = CheckItem(CheckKind.AUTH, True, "token accepted")
+        return CheckResult(name, (config, reachable, auth))
+
+
+def _all(batch: Sequence[Delivery], status: PushStatus, reason: str) -> list[PushOutcome]:
+    return [PushOutcome(d.idempotency_key, status, reason=reason) for d in batch]
+
+
+def _json(response: Any, what: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ParseError(f"the sandbox sent a {what} that is not a JSON object")
+    return data
+
+
+def _results_by_key(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    results = answer.get("results")
+    if not isinstance(results, list):
+        raise ParseError("the sandbox's batch answer has no 'results' list", field="results")
+    return {
+        str(r["idempotency_key"]): r
+        for r in results
+        if isinstance(r, dict) and "idempotency_key" in r
+    }
+
+
+def _first_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -1,0 +1,291 @@
+"""The sandbox agency's own storage: an SQLite file (or ``:memory:``) of cases and events.
+
+It behaves like an agency's back office: an idempotency key is remembered with a hash of the
+case it came with, so the same delivery sent twice gets the same answer and a different case
+under a used key is a conflict. Events carry a growing integer id that doubles as the cursor
+clients page with; ``kind``/``status`` use the canonical :class:`CaseEvent` words and ``data``
+holds any extra JSON a later event type needs (settlement lines, activity), so the table grows
+without a new schema.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from claimbridge.schemas import AddressState, Case, CaseStatus, EventKind
+
+__all__ = [
+    "IdempotencyConflict",
+    "SandboxStore",
+    "Submission",
+    "screen_case",
+]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cases (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    agency_ref      TEXT UNIQUE,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    body_hash       TEXT NOT NULL,
+    case_key        TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    principal       TEXT NOT NULL,
+    currency        TEXT NOT NULL,
+    claim_count     INTEGER NOT NULL,
+    created_at      TEXT NOT NULL,
+    case_json       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejections (
+    idempotency_key TEXT PRIMARY KEY,
+    body_hash       TEXT NOT NULL,
+    case_key        TEXT NOT NULL,
+    reason          TEXT NOT NULL,
+    principal       TEXT NOT NULL,
+    currency        TEXT NOT NULL,
+    claim_count     INTEGER NOT NULL,
+    created_at      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id INTEGER NOT NULL REFERENCES cases(id),
+    kind    TEXT NOT NULL,
+    status  TEXT,
+    at      TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    data    TEXT
+);
+CREATE INDEX IF NOT EXISTS events_case ON events(case_id);
+"""
+
+_SUMMARY_COLUMNS = (
+    "agency_ref, idempotency_key, case_key, status, NULL AS reason, principal, currency, "
+    "claim_count, created_at"
+)
+
+
+class IdempotencyConflict(Exception):
+    """The key was used before with a different case."""
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What the agency did with one delivery. ``replayed``: the key had been seen before."""
+
+    idempotency_key: str
+    status: str  # accepted | rejected
+    agency_ref: str | None
+    reason: str | None
+    replayed: bool
+
+    def as_result(self) -> dict[str, Any]:
+        return {
+            "idempotency_key": self.idempotency_key,
+            "status": self.status,
+            "agency_ref": self.agency_ref,
+            "reason": self.reason,
+        }
+
+
+def screen_case(case: Case, min_principal: Decimal) -> str | None:
+    """The agency's acceptance rules; the reason a case is refused, or None to accept it.
+
+    Reasons name the rule, never the debtor's data.
+    """
+    if case.total_principal < min_principal:
+        return (
+            f"total principal {case.total_principal} {case.currency} is below the agency's "
+            f"minimum of {min_principal}"
+        )
+    debtor = case.debtor
+    has_address = any(a.state is not AddressState.UNKNOWN for a in debtor.addresses)
+    if not (has_address or debtor.phones or debtor.emails):
+        return "the debtor has no address, phone number or e-mail address"
+    return None
+
+
+class SandboxStore:
+    """Thread-safe access to the sandbox database (one connection, one lock)."""
+
+    def __init__(
+        self, path: str | Path = ":memory:", *, now: Callable[[], datetime] | None = None
+    ) -> None:
+        self._now = now or (lambda: datetime.now(UTC))
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        with self._lock, self._db:
+            if str(path) != ":memory:":
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # writes ------------------------------------------------------------------------------
+
+    def submit(self, key: str, case: Case, body_hash: str, *, min_principal: Decimal) -> Submission:
+        """Accept or reject one delivery, once per key. Raises IdempotencyConflict."""
+        with self._lock, self._db:
+            previous = self._previous(key)
+            if previous is not None:
+                if previous["body_hash"] != body_hash:
+                    raise IdempotencyConflict(key)
+                return Submission(
+                    key, previous["status"], previous["agency_ref"], previous["reason"], True
+                )
+            now = self._now().isoformat()
+            common = (
+                case.case_key,
+                str(case.total_principal),
+                case.currency,
+                len(case.claims),
+                now,
+            )
+            reason = screen_case(case, min_principal)
+            if reason is not None:
+                self._db.execute(
+                    "INSERT INTO rejections (idempotency_key, body_hash, reason, case_key,"
+                    " principal, currency, claim_count, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (key, body_hash, reason, *common),
+                )
+                return Submission(key, "rejected", None, reason, False)
+            cursor = self._db.execute(
+                "INSERT INTO cases (idempotency_key, body_hash, status, case_json, case_key,"
+                " principal, currency, claim_count, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, body_hash, CaseStatus.ACCEPTED.value, case.model_dump_json(), *common),
+            )
+            case_id = cursor.lastrowid
+            assert case_id is not None
+            agency_ref = f"SBX-{case_id:06d}"
+            self._db.execute("UPDATE cases SET agency_ref = ? WHERE id = ?", (agency_ref, case_id))
+            self._add_event(case_id, EventKind.RECEIPT, CaseStatus.ACCEPTED, "case accepted")
+            return Submission(key, "accepted", agency_ref, None, False)
+
+    def add_event(
+        self,
+        agency_ref: str,
+        kind: EventKind,
+        status: CaseStatus | None,
+        message: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> int:
+        """Record something that happened to a case; a new status is applied to the case."""
+        with self._lock, self._db:
+            row = self._db.execute(
+                "SELECT id FROM cases WHERE agency_ref = ?", (agency_ref,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(agency_ref)
+            if status is not None:
+                self._db.execute(
+                    "UPDATE cases SET status = ? WHERE id = ?", (status.value, row["id"])
+                )
+            return self._add_event(row["id"], kind, status, message, data)
+
+    def _add_event(
+        self,
+        case_id: int,
+        kind: EventKind,
+        status: CaseStatus | None,
+        message: str,
+        data: dict[str, Any] | None = None,
+    ) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO events (case_id, kind, status, at, message, data)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                case_id,
+                kind.value,
+                status.value if status else None,
+                self._now().isoformat(),
+                message,
+                json.dumps(data) if data is not None else None,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def _previous(self, key: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._db.execute(
+            "SELECT body_hash, status, agency_ref, NULL AS reason FROM cases"
+            " WHERE idempotency_key = ?"
+            " UNION ALL SELECT body_hash, 'rejected', NULL, reason FROM rejections"
+            " WHERE idempotency_key = ?",
+            (key, key),
+        ).fetchone()
+        return row
+
+    # reads -------------------------------------------------------------------------------
+
+    def by_key(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM cases WHERE idempotency_key = ?"  # noqa: S608
+                " UNION ALL SELECT NULL, idempotency_key, case_key, 'rejected', reason,"
+                " principal, currency, claim_count, created_at FROM rejections"
+                " WHERE idempotency_key = ?",
+                (key, key),
+            ).fetchone()
+        return dict(row) if row else None
+
+    def by_ref(self, agency_ref: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM cases WHERE agency_ref = ?",  # noqa: S608
+                (agency_ref,),
+            ).fetchone()
+        return dict(row) if row else None
+
+    def list_cases(self, after_id: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:
+        """One page of accepted cases in creation order, and the id to continue after."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, {_SUMMARY_COLUMNS} FROM cases WHERE id > ?"  # noqa: S608
+                " ORDER BY id LIMIT ?",
+                (after_id, limit + 1),
+            ).fetchall()
+        page = [dict(row) for row in rows[:limit]]
+        next_id = page[-1].pop("id") if len(rows) > limit else None
+        for item in page:
+            item.pop("id", None)
+        return page, next_id
+
+    def events(self, after: int, limit: int) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT e.id, e.kind, e.status, e.at, e.message, e.data, c.case_key,"
+                " c.agency_ref FROM events e JOIN cases c ON c.id = e.case_id"
+                " WHERE e.id > ? ORDER BY e.id LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [
+            {
+                "cursor": str(row["id"]),
+                "event_id": f"sbx-evt-{row['id']}",
+                "case_key": row["case_key"],
+                "agency_ref": row["agency_ref"],
+                "at": row["at"],
+                "kind": row["kind"],
+                "status": row["status"],
+                "message": row["message"],
+                "data": json.loads(row["data"]) if row["data"] else None,
+            }
+            for row in rows
+        ]
+
+    def count_cases(self) -> int:
+        with self._lock:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM cases").fetchone()
+        return int(count)
