@@ -72,7 +72,7 @@ def iterparse(
     The DOCTYPE check reads the head of the file first; lxml itself is told not to resolve
     entities or touch the network.
     """
-    label = name or (str(source) if isinstance(source, Path) else getattr(source, "name", "<stream>"))
+    label = name or str(source if isinstance(source, Path) else getattr(source, "name", "<stream>"))
     if isinstance(source, Path):
         with source.open("rb") as fh:
             _refuse_doctype(fh.read(65536), label)

@@ -34,7 +34,8 @@ class InterestTerms(CanonicalModel):
 
 
 class Claim(CanonicalModel):
-    """One invoice. ``remaining_principal`` never includes reminder fees (the law keeps them apart)."""
+    """One invoice. ``remaining_principal`` never includes reminder fees: the law keeps them
+    apart from the principal handed to collection."""
 
     source: SourceRef
     debtor_id: str = Field(min_length=1, description="the customer's record id in the source")
@@ -61,9 +62,7 @@ class Claim(CanonicalModel):
     @model_validator(mode="after")
     def _consistent(self) -> Claim:
         if self.due_date < self.invoice_date:
-            raise ValueError(
-                f"due date {self.due_date} is before invoice date {self.invoice_date}"
-            )
+            raise ValueError(f"due date {self.due_date} is before invoice date {self.invoice_date}")
         if self.remaining_principal > self.original_amount:
             raise ValueError(
                 f"remaining principal {self.remaining_principal} exceeds the original "

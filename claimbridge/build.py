@@ -1,0 +1,52 @@
+"""Turn a validated config into live objects: the state store, connectors, pipeline specs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from claimbridge.connectors.base import Agency, Connector, ConnectorContext, Source
+from claimbridge.errors import ConfigError
+from claimbridge.pipeline import PipelineSpec
+from claimbridge.state import StateStore
+
+if TYPE_CHECKING:
+    from claimbridge.config import Config, ConnectorConfig
+
+
+def open_store(config: Config) -> StateStore:
+    return StateStore.open(config.state_url)
+
+
+def connector(config: Config, entry: ConnectorConfig, today: dt.date) -> Connector:
+    """An instance of a configured connector, working in the config file's directory."""
+    context = ConnectorContext(name=entry.name, workdir=config.directory, today=today)
+    return entry.cls(entry.settings, context)
+
+
+def source(config: Config, entry: ConnectorConfig, today: dt.date) -> Source:
+    instance = connector(config, entry, today)
+    if not isinstance(instance, Source):
+        raise ConfigError(f"{entry.name}: type {entry.type_name!r} is not a source")
+    return instance
+
+
+def agency(config: Config, entry: ConnectorConfig, today: dt.date) -> Agency:
+    instance = connector(config, entry, today)
+    if not isinstance(instance, Agency):
+        raise ConfigError(f"{entry.name}: type {entry.type_name!r} is not an agency")
+    return instance
+
+
+def pipeline_spec(config: Config, name: str | None, *, today: dt.date) -> PipelineSpec:
+    pipeline = config.pipeline(name)
+    source_ = source(config, pipeline.source, today)
+    agency_ = agency(config, pipeline.agency, today)
+    return PipelineSpec(
+        name=pipeline.name,
+        source=source_,
+        agency=agency_,
+        creditor=config.creditor,
+        policy=pipeline.policy,
+        default_country=config.creditor.country,
+    )

@@ -1,0 +1,244 @@
+"""Delivering the outbox to the agency, effectively once.
+
+Every delivery's idempotency key is stored (status ``pending``) before the first send, and
+marked ``sending`` in its own committed transaction just before the call. What a crash or a
+timeout leaves in ``sending``/``unknown`` is resolved by asking the agency (``lookup``), or by
+resending with the same key where the agency honours keys — never by blindly sending again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, overload
+
+from claimbridge.connectors.base import Delivery, PushOutcome, PushStatus
+from claimbridge.errors import (
+    AuthError,
+    ClaimbridgeError,
+    RateLimitedError,
+    UnreachableError,
+)
+from claimbridge.schemas import Case, CaseStatus
+from claimbridge.state import OutboxItem, StateStore
+
+if TYPE_CHECKING:
+    from claimbridge.pipeline import PipelineSpec, SyncStats
+
+log = logging.getLogger("claimbridge.delivery")
+
+_CASE_STATUS = {
+    PushStatus.ACCEPTED: CaseStatus.ACCEPTED,
+    PushStatus.SENT: CaseStatus.SENT,
+    PushStatus.REJECTED: CaseStatus.REJECTED,
+}
+_OUTBOX_STATUS = {
+    PushStatus.ACCEPTED: "accepted",
+    PushStatus.SENT: "accepted",  # delivered; the agency's receipt comes later as an update
+    PushStatus.REJECTED: "rejected",
+    PushStatus.UNKNOWN: "unknown",
+    PushStatus.RETRYABLE: "pending",
+}
+
+
+def deliver(
+    spec: PipelineSpec,
+    store: StateStore,
+    run_id: str,
+    stats: SyncStats,
+    progress: Callable[[str, int], None] | None = None,
+) -> None:
+    """Resolve unknown outcomes, then send every pending delivery once in this run."""
+    _resolve_unknown(spec, store, run_id, stats)
+    agency = spec.agency
+    batch_size = max(1, agency.capabilities.batch_size)
+    after = 0
+    while True:
+        items = store.outbox_items(
+            spec.name, spec.agency_name, ["pending"], limit=batch_size, after_id=after
+        )
+        if not items:
+            return
+        after = items[-1].delivery_id  # each delivery is tried at most once per run
+        deliveries = _LazyDeliveries(items)
+        store.mark_sending([item.idempotency_key for item in items])
+        try:
+            outcomes = agency.push(deliveries)
+        except (RateLimitedError, UnreachableError) as exc:
+            status = PushStatus.UNKNOWN if _outcome_unknown(exc) else PushStatus.RETRYABLE
+            outcomes = [PushOutcome(key, status, reason=str(exc)) for key in deliveries.keys]
+            _record(spec, store, run_id, stats, outcomes)
+            log.warning("delivery stopped, will resume next run: %s", exc)
+            return  # checkpoint: the rest stays pending
+        except AuthError:
+            _record(
+                spec,
+                store,
+                run_id,
+                stats,
+                [PushOutcome(key, PushStatus.RETRYABLE) for key in deliveries.keys],
+            )
+            raise
+        _record(spec, store, run_id, stats, _complete(deliveries.keys, outcomes))
+        if progress:
+            progress("deliver", len(deliveries))
+
+
+def _resolve_unknown(spec: PipelineSpec, store: StateStore, run_id: str, stats: SyncStats) -> None:
+    agency = spec.agency
+    caps = agency.capabilities
+    after = 0
+    while True:
+        items = store.outbox_items(
+            spec.name, spec.agency_name, ["sending", "unknown"], limit=500, after_id=after
+        )
+        if not items:
+            return
+        after = items[-1].delivery_id
+        resolved: list[PushOutcome] = []
+        for item in items:
+            if caps.lookup:
+                try:
+                    found = agency.lookup(item.idempotency_key)
+                except ClaimbridgeError as exc:
+                    log.warning("cannot resolve delivery %s yet: %s", item.idempotency_key, exc)
+                    return
+                resolved.append(found or PushOutcome(item.idempotency_key, PushStatus.RETRYABLE))
+            elif caps.idempotency_keys:
+                resolved.append(PushOutcome(item.idempotency_key, PushStatus.RETRYABLE))
+            else:
+                stats.unknown += 1  # needs a person: `claimbridge cases list --status unknown`
+        if not resolved:
+            continue
+        stats.recovered += len(resolved)
+        _record(spec, store, run_id, stats, resolved, recovering=True)
+
+
+class _LazyDeliveries(Sequence[Delivery]):
+    """Deliveries whose cases are parsed from the outbox payload only when the agency reads
+    them, so a 5,000-case file drop holds 5,000 JSON strings, not 5,000 object trees."""
+
+    def __init__(self, items: Sequence[OutboxItem]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def keys(self) -> list[str]:
+        return [item.idempotency_key for item in self._items]
+
+    @overload
+    def __getitem__(self, index: int) -> Delivery: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> _LazyDeliveries: ...
+
+    def __getitem__(self, index: int | slice) -> Delivery | _LazyDeliveries:
+        if isinstance(index, slice):
+            return _LazyDeliveries(self._items[index])
+        item = self._items[index]
+        if item.payload is None:  # pragma: no cover - pending rows always keep their payload
+            raise ClaimbridgeError(f"delivery {item.idempotency_key} lost its payload")
+        return Delivery(item.idempotency_key, Case.model_validate_json(item.payload))
+
+
+def _outcome_unknown(exc: ClaimbridgeError) -> bool:
+    return bool(getattr(exc, "outcome_unknown", False))
+
+
+def _complete(keys: Sequence[str], outcomes: Sequence[PushOutcome]) -> list[PushOutcome]:
+    """An agency that forgets an item leaves it unknown, never silently 'done'."""
+    by_key = {o.idempotency_key: o for o in outcomes}
+    return [
+        by_key.get(key) or PushOutcome(key, PushStatus.UNKNOWN, reason="no outcome returned")
+        for key in keys
+    ]
+
+
+def _record(
+    spec: PipelineSpec,
+    store: StateStore,
+    run_id: str,
+    stats: SyncStats,
+    outcomes: Sequence[PushOutcome],
+    *,
+    recovering: bool = False,
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    keys = {
+        i.idempotency_key: i for i in store.outbox_by_keys([o.idempotency_key for o in outcomes])
+    }
+    events: list[dict[str, Any]] = []
+    outbox_updates: list[dict[str, Any]] = []
+    case_updates: list[dict[str, Any]] = []
+    for outcome in outcomes:
+        item = keys.get(outcome.idempotency_key)
+        if item is None:
+            continue
+        outbox_updates.append(
+            {
+                "key": outcome.idempotency_key,
+                "status": _OUTBOX_STATUS[outcome.status],
+                "agency_ref": outcome.agency_ref,
+                "reason": outcome.reason,
+            }
+        )
+        case_status = _CASE_STATUS.get(outcome.status)
+        if case_status is not None:
+            case_updates.append(
+                {
+                    "case_key": item.case_key,
+                    "status": case_status.value,
+                    "agency_ref": outcome.agency_ref,
+                }
+            )
+            events.append(_event(item.case_key, now, outcome, case_status))
+        _count(stats, outcome, item, recovering)
+    with store.begin() as conn:
+        store.set_outbox(conn, outbox_updates)
+        store.set_case_statuses(conn, case_updates)
+        store.add_events(conn, events)
+        if events:
+            store.audit(
+                conn,
+                pipeline=spec.name,
+                run_id=run_id,
+                action="cases.delivered",
+                subject=run_id,
+                detail={e["case_key"]: e["status"] for e in events},
+            )
+
+
+def _count(stats: SyncStats, outcome: PushOutcome, item: OutboxItem, recovering: bool) -> None:
+    if outcome.status in (PushStatus.ACCEPTED, PushStatus.SENT):
+        stats.cases_sent += 1
+        stats.claims_sent += item.claim_count
+    elif outcome.status is PushStatus.REJECTED:
+        stats.rejected += 1
+    elif outcome.status is PushStatus.UNKNOWN:
+        stats.unknown += 1
+    elif outcome.status is PushStatus.RETRYABLE and not recovering:
+        stats.retryable += 1
+
+
+def _event(
+    case_key: str, now: dt.datetime, outcome: PushOutcome, status: CaseStatus
+) -> dict[str, Any]:
+    words = {
+        CaseStatus.ACCEPTED: f"accepted by the agency as {outcome.agency_ref}",
+        CaseStatus.SENT: "delivered to the agency",
+        CaseStatus.REJECTED: f"rejected by the agency: {outcome.reason}",
+    }[status]
+    return {
+        "event_id": f"{case_key}:{status.value}:{uuid.uuid4().hex[:12]}",
+        "case_key": case_key,
+        "at": now,
+        "kind": "receipt" if status is not CaseStatus.SENT else "sent",
+        "direction": "in" if status is not CaseStatus.SENT else "out",
+        "status": status.value,
+        "agency_ref": outcome.agency_ref,
+        "message": words,
+    }
