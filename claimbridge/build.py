@@ -6,6 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from claimbridge.connectors.base import Agency, Connector, ConnectorContext, Source
+from claimbridge.credentials import FileCredentialStore
 from claimbridge.errors import ConfigError
 from claimbridge.pipeline import PipelineSpec
 from claimbridge.state import StateStore
@@ -14,13 +15,21 @@ if TYPE_CHECKING:
     from claimbridge.config import Config, ConnectorConfig
 
 
+CREDENTIALS_DIR = ".claimbridge-credentials"  # beside the config file, mode 0700
+
+
 def open_store(config: Config) -> StateStore:
     return StateStore.open(config.state_url)
 
 
 def connector(config: Config, entry: ConnectorConfig, today: dt.date) -> Connector:
     """An instance of a configured connector, working in the config file's directory."""
-    context = ConnectorContext(name=entry.name, workdir=config.directory, today=today)
+    context = ConnectorContext(
+        name=entry.name,
+        workdir=config.directory,
+        today=today,
+        credentials=FileCredentialStore(config.directory / CREDENTIALS_DIR),
+    )
     return entry.cls(entry.settings, context)
 
 

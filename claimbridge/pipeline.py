@@ -33,6 +33,7 @@ __all__ = ["PipelineSpec", "SyncStats", "idempotency_key", "sync"]
 log = logging.getLogger("claimbridge.pipeline")
 
 WRITE_BATCH_GROUPS = 1000
+FETCH_CHUNK = 500  # records asked for by id in one go
 WASH_CACHE_SIZE = 4096  # repeat debtors within a page or two; bounded so memory stays flat
 _UNWASHED = QualityReport(score=100)
 Progress = Callable[[str, int], None]
@@ -154,7 +155,27 @@ class _Run:
                 self._stage_page(stream, page.records)
                 if page.cursor is not None:
                     cursors[stream.name] = page.cursor
+        self._recheck_waiting()
         return cursors
+
+    def _recheck_waiting(self) -> None:
+        """An incremental source does not re-send an invoice that merely fell due: fetch the
+        waiting claims whose wait ends today by id (costs nothing when none do)."""
+        source = self.spec.source
+        caps = source.capabilities
+        stream = _stream(source, "invoices")
+        if not (caps.incremental and caps.fetch_by_id) or stream is None:
+            return
+        ids = self.store.due_for_review(self.spec.name, self.today)
+        for start in range(0, len(ids), FETCH_CHUNK):
+            records = list(source.fetch(stream, ids[start : start + FETCH_CHUNK]))
+            with self.store.begin() as conn:  # already read this run (it changed): skip it
+                seen = self.store.staged_invoice_numbers(
+                    conn, self.run_id, [str(r.data.get(stream.primary_key, "")) for r in records]
+                )
+            fresh = [r for r in records if str(r.data.get(stream.primary_key, "")) not in seen]
+            if fresh:
+                self._stage_page(stream, fresh)
 
     def _stage_page(self, stream: StreamSpec, records: Sequence[RawRecord]) -> None:
         parties: list[dict[str, Any]] = []
@@ -260,11 +281,16 @@ class _Run:
             store.upsert_claims(conn, decided)
 
     def decide_deferred(self) -> list[dict[str, Any]]:
-        """Claims staged before their debtor: decide them now, or quarantine as orphans."""
+        """Claims staged before their debtor: decide them now, or quarantine as orphans.
+
+        An incremental source only yields customers that changed; the debtors of changed
+        invoices that were not among them are fetched by id where the source can.
+        """
         orphans: list[dict[str, Any]] = []
         deferred = self.store.deferred_claims(self.run_id)
-        for start in range(0, len(deferred), 1000):
-            chunk = deferred[start : start + 1000]
+        for start in range(0, len(deferred), FETCH_CHUNK):
+            chunk = deferred[start : start + FETCH_CHUNK]
+            self._fetch_debtors([debtor_id for _, debtor_id, _ in chunk])
             with self.store.begin() as conn:
                 facts = self.store.debtor_facts(conn, self.run_id, [d for _, d, _ in chunk])
                 restaged: list[dict[str, Any]] = []
@@ -296,6 +322,19 @@ class _Run:
                     self.store.upsert_claims(conn, decided)
         self.stats.quarantined += len(orphans)
         return orphans
+
+    def _fetch_debtors(self, debtor_ids: list[str]) -> None:
+        source = self.spec.source
+        stream = _stream(source, "customers")
+        if not source.capabilities.fetch_by_id or stream is None:
+            return
+        with self.store.begin() as conn:
+            known = self.store.debtor_facts(conn, self.run_id, debtor_ids)
+        missing = sorted({d for d in debtor_ids if d not in known})
+        if missing:
+            records = list(source.fetch(stream, missing))
+            if records:
+                self._stage_page(stream, records)
 
     def _decide(self, claim: Claim, debtor: DebtorFacts, handed_over: str | None) -> Decision:
         decision = decide_claim(
@@ -343,6 +382,7 @@ class _Run:
             "outcome": decision.outcome.value,
             "decision": decision.model_dump_json(),
             "decided_on": self.today,
+            "review_on": _review_on(decision),
             "case_key": None,
             "handed_over_on": None,
             "status": "open",
@@ -377,6 +417,18 @@ class _Run:
         writer.flush()
         self.stats.cases_queued += writer.cases_written
         self.stats.claims_queued += writer.claims_written
+
+
+def _stream(source: Source, name: str) -> StreamSpec | None:
+    return next((s for s in source.streams() if s.name == name), None)
+
+
+def _review_on(decision: Decision) -> dt.date | None:
+    """When a waiting claim should be decided again: the last of its reasons' end dates."""
+    if decision.outcome is not Outcome.WAIT:
+        return None
+    ends = [r.until for r in decision.reasons if r.until is not None]
+    return max(ends) if ends else None
 
 
 def _quarantine_row(

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from claimbridge.credentials import CredentialStore, MemoryCredentialStore
 from claimbridge.errors import ConnectorError
 from claimbridge.schemas import (
     Case,
@@ -65,11 +66,13 @@ class ConnectorSettings(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ConnectorContext:
-    """What the core hands a connector: its instance name, a work directory, the clock."""
+    """What the core hands a connector: its instance name, a work directory, the clock, and
+    the store for tokens that change (rotated refresh tokens must survive the process)."""
 
     name: str
     workdir: Path = field(default_factory=Path.cwd)
     today: dt.date = field(default_factory=dt.date.today)
+    credentials: CredentialStore = field(default_factory=MemoryCredentialStore)
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -129,7 +132,8 @@ class StreamSpec:
 
 @dataclass(frozen=True, slots=True)
 class SourceCapabilities:
-    incremental: bool = False
+    incremental: bool = False  # read(stream, cursor) yields only what changed since cursor
+    fetch_by_id: bool = False  # fetch(stream, ids) is implemented
     webhooks: bool = False
     can_book_payments: bool = False
 
@@ -172,6 +176,15 @@ class Source(Connector):
         Raise ``RecordError`` with reasons for a record that cannot be used: the pipeline
         quarantines it and goes on.
         """
+
+    def fetch(self, stream: StreamSpec, ids: Sequence[str]) -> Iterator[RawRecord]:
+        """Records of ``stream`` by primary key, whatever the cursor.
+
+        An incremental run needs it twice: for the customers of changed invoices whose own
+        record did not change, and for waiting invoices that fall due without changing.
+        Unknown ids are skipped, not errors.
+        """
+        raise NotSupportedError("fetching records by id is not supported", connector=self.type_name)
 
     def register_payment(self, payment: Payment, claim: Claim) -> str:
         """Book a payment on an invoice in the ledger; returns the ledger's own id for it."""

@@ -355,6 +355,16 @@ class StateStore:
     def add_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         insert_ignore(conn, events, rows)
 
+    def due_for_review(self, pipeline: str, today: dt.date) -> list[str]:
+        """Source record ids of waiting claims whose wait ends by ``today``."""
+        query = select(claims.c.source_record_id).where(
+            claims.c.pipeline == pipeline,
+            claims.c.case_key.is_(None),
+            claims.c.review_on <= today,
+        )
+        with read_connection(self.engine) as conn:
+            return list(conn.execute(query).scalars())
+
     def claim(self, pipeline: str, invoice_number: str) -> Row[Any] | None:
         with read_connection(self.engine) as conn:
             return conn.execute(

@@ -91,6 +91,7 @@ claims = Table(
     Column("outcome", String(20), nullable=False),
     Column("decision", Text, nullable=False),  # Decision JSON: reasons in plain words, no PII
     Column("decided_on", Date, nullable=False),
+    Column("review_on", Date, nullable=True),  # a waiting claim: decide again on this day
     Column("case_key", String(40), nullable=True),
     Column("handed_over_on", Date, nullable=True),
     Column("status", String(20), nullable=False),  # open | handed_over | paid | credited | …
@@ -99,6 +100,7 @@ claims = Table(
     Index(None, "pipeline", "case_key"),
     Index(None, "pipeline", "debtor_key"),
     Index(None, "pipeline", "kid"),
+    Index(None, "pipeline", "review_on"),
 )
 
 cases = Table(

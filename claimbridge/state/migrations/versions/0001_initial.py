@@ -74,6 +74,7 @@ def upgrade() -> None:
     sa.Column('outcome', sa.String(length=20), nullable=False),
     sa.Column('decision', sa.Text(), nullable=False),
     sa.Column('decided_on', sa.Date(), nullable=False),
+    sa.Column('review_on', sa.Date(), nullable=True),
     sa.Column('case_key', sa.String(length=40), nullable=True),
     sa.Column('handed_over_on', sa.Date(), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
@@ -85,6 +86,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_claims_pipeline_case_key'), ['pipeline', 'case_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_claims_pipeline_debtor_key'), ['pipeline', 'debtor_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_claims_pipeline_kid'), ['pipeline', 'kid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_claims_pipeline_review_on'), ['pipeline', 'review_on'], unique=False)
 
     op.create_table('cursors',
     sa.Column('pipeline', sa.String(length=120), nullable=False),
@@ -270,6 +272,7 @@ def downgrade() -> None:
     op.drop_table('events')
     op.drop_table('cursors')
     with op.batch_alter_table('claims', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_claims_pipeline_review_on'))
         batch_op.drop_index(batch_op.f('ix_claims_pipeline_kid'))
         batch_op.drop_index(batch_op.f('ix_claims_pipeline_debtor_key'))
         batch_op.drop_index(batch_op.f('ix_claims_pipeline_case_key'))

@@ -1,0 +1,188 @@
+"""The pipeline with real parts: the files source, SQLite state, the file-drop agency, and a
+scripted agency for the delivery state machine (outcomes an agency can give)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from claimbridge.connectors.accounting.files import OpenItemsFileSource
+from claimbridge.connectors.agencies.file_drop import FileDropAgency
+from claimbridge.connectors.base import (
+    Agency,
+    AgencyCapabilities,
+    CheckResult,
+    ConnectorContext,
+    ConnectorSettings,
+    Delivery,
+    PushOutcome,
+    PushStatus,
+)
+from claimbridge.errors import OutcomeUnknownError
+from claimbridge.pipeline import PipelineSpec, sync
+from claimbridge.policy import PolicySettings
+from claimbridge.sandbox.ledger import generate_sample_ledger
+from claimbridge.state import StateStore
+from tests.factories import make_creditor
+
+TODAY = dt.date(2026, 11, 23)
+
+
+class ScriptedAgency(Agency):
+    """Answers each push from a script; remembers every key it was given (its 'database')."""
+
+    type_name: ClassVar[str] = "scripted"
+    Settings: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+    capabilities: ClassVar[AgencyCapabilities] = AgencyCapabilities(
+        idempotency_keys=True, lookup=True, batch_size=7
+    )
+
+    def __init__(self, script: list[str] | None = None) -> None:
+        super().__init__(ConnectorSettings(), ConnectorContext(name="scripted", today=TODAY))
+        self.script = list(script or [])
+        self.received: dict[str, str] = {}
+        self.pushed: Counter[str] = Counter()
+        self.calls = 0
+
+    def check(self) -> CheckResult:
+        return CheckResult(connector="scripted", items=())
+
+    def push(self, deliveries: Sequence[Delivery]) -> list[PushOutcome]:
+        self.calls += 1
+        action = self.script.pop(0) if self.script else "accept"
+        for d in deliveries:
+            assert d.case.claims  # the payload parses as a valid Case
+            self.pushed[d.idempotency_key] += 1
+            self.received.setdefault(d.idempotency_key, f"REF-{len(self.received) + 1}")
+        if action == "timeout-after-commit":
+            raise OutcomeUnknownError("read timed out", connector="scripted")
+        if action == "reject":
+            return [
+                PushOutcome(d.idempotency_key, PushStatus.REJECTED, reason="no") for d in deliveries
+            ]
+        return [
+            PushOutcome(d.idempotency_key, PushStatus.ACCEPTED, self.received[d.idempotency_key])
+            for d in deliveries
+        ]
+
+    def lookup(self, idempotency_key: str) -> PushOutcome | None:
+        ref = self.received.get(idempotency_key)
+        return PushOutcome(idempotency_key, PushStatus.ACCEPTED, ref) if ref else None
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Path:
+    return generate_sample_ledger(tmp_path / "ledger", today=TODAY).directory
+
+
+def _source(ledger: Path) -> OpenItemsFileSource:
+    settings = OpenItemsFileSource.Settings.model_validate(
+        {"customers": ledger / "customers.csv", "invoices": ledger / "invoices.csv"}
+    )
+    return OpenItemsFileSource(settings, ConnectorContext(name="ledger", today=TODAY))
+
+
+def _spec(ledger: Path, agency: Agency, **policy: object) -> PipelineSpec:
+    return PipelineSpec(
+        name="main",
+        source=_source(ledger),
+        agency=agency,
+        creditor=make_creditor(),
+        policy=PolicySettings.model_validate(policy),
+    )
+
+
+def _store(tmp_path: Path) -> StateStore:
+    return StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+
+
+def test_sync_delivers_each_case_once_and_a_rerun_sends_nothing(
+    ledger: Path, tmp_path: Path
+) -> None:
+    agency = ScriptedAgency()
+    store = _store(tmp_path)
+    first = sync(_spec(ledger, agency), store, today=TODAY)
+    assert first.cases_sent == len(agency.received) > 10
+    assert first.claims_sent == first.claims_queued
+    again = sync(_spec(ledger, agency), store, today=TODAY)
+    assert again.cases_sent == 0
+    assert again.already_handed_over == first.claims_sent
+    assert store.outbox_counts("main") == {"accepted": first.cases_sent}
+    assert store.verify_audit() >= 2
+
+
+def test_timeout_after_commit_is_resolved_by_lookup_not_resent(
+    ledger: Path, tmp_path: Path
+) -> None:
+    agency = ScriptedAgency(script=["accept", "timeout-after-commit"])
+    store = _store(tmp_path)
+    first = sync(_spec(ledger, agency), store, today=TODAY)
+    assert first.unknown == 7  # one batch of batch_size is in doubt; delivery stops there
+    assert first.cases_sent == 7
+    second = sync(_spec(ledger, agency), store, today=TODAY)
+    assert second.recovered == 7  # resolved by lookup …
+    assert max(agency.pushed.values()) == 1  # … never pushed a second time
+    assert first.cases_sent + second.cases_sent == len(agency.received)
+    assert set(store.outbox_counts("main")) == {"accepted"}
+
+
+def test_rejections_are_final_and_reported(ledger: Path, tmp_path: Path) -> None:
+    agency = ScriptedAgency(script=["reject"])
+    store = _store(tmp_path)
+    stats = sync(_spec(ledger, agency), store, today=TODAY)
+    assert stats.rejected == 7
+    rejected = store.list_cases("main", ["rejected"])
+    assert len(rejected) == 7
+    assert store.outbox_counts("main")["rejected"] == 7
+
+
+def test_dry_run_decides_but_writes_and_sends_nothing(ledger: Path, tmp_path: Path) -> None:
+    agency = ScriptedAgency()
+    store = _store(tmp_path)
+    stats = sync(_spec(ledger, agency), store, today=TODAY, dry_run=True)
+    assert stats.cases_queued > 10
+    assert agency.calls == 0
+    assert store.outbox_counts("main") == {}
+    assert store.list_cases("main") == []
+    assert store.get_cursor("main", "invoices") is None
+
+
+def test_per_invoice_grouping_makes_one_case_per_claim(ledger: Path, tmp_path: Path) -> None:
+    agency = ScriptedAgency()
+    stats = sync(_spec(ledger, agency, grouping="invoice"), _store(tmp_path), today=TODAY)
+    assert stats.cases_sent == stats.claims_sent
+
+
+def test_claims_of_unknown_customers_are_quarantined(ledger: Path, tmp_path: Path) -> None:
+    rows = list(csv.DictReader((ledger / "invoices.csv").open(encoding="utf-8")))
+    rows[0]["customer_number"] = "99999"
+    with (ledger / "invoices.csv").open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    store = _store(tmp_path)
+    stats = sync(_spec(ledger, ScriptedAgency()), store, today=TODAY)
+    assert stats.quarantined == 1
+    [entry] = store.list_quarantine("main")
+    assert entry.record_id == rows[0]["invoice_number"]
+    assert "no customer record" in entry.reasons
+
+
+def test_file_drop_end_to_end_with_protected_address_blanked(ledger: Path, tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    agency = FileDropAgency(
+        FileDropAgency.Settings.model_validate({"directory": drop}),
+        ConnectorContext(name="drop", today=TODAY),
+    )
+    stats = sync(_spec(ledger, agency), _store(tmp_path), today=TODAY)
+    files = sorted(drop.glob("*.csv"))
+    assert files
+    rows = [r for f in files for r in csv.DictReader(f.open(encoding="utf-8"), delimiter=";")]
+    assert len(rows) == stats.claims_sent
+    assert len({r["case_key"] for r in rows}) == stats.cases_sent
