@@ -35,7 +35,28 @@ _EXPORTS = {
     "LeaseHeldError": "claimbridge.errors",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "Case",
+    "Claim",
+    "ClaimbridgeError",
+    "ConfigError",
+    "ConnectorError",
+    "CreditNote",
+    "Creditor",
+    "DataError",
+    "LeaseHeldError",
+    "Party",
+    "Payment",
+    "PipelineSpec",
+    "PolicySettings",
+    "Settlement",
+    "StateStore",
+    "SyncStats",
+    "__version__",
+    "load_config",
+    "pipeline_spec",
+    "sync",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,6 +8,7 @@ only with ``--debug``.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 import os
 import sys
@@ -46,6 +47,12 @@ class Ctx:
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
+
+
+def _parse_optional_date(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> dt.date | None:
+    return None if value is None else _parse_date(ctx, param, value)
 
 
 def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date:
@@ -476,6 +483,57 @@ def cases_why(obj: Ctx, invoice: str, pipeline: str | None) -> None:
         output.print_why(rows, store, obj.json)
     finally:
         store.close()
+
+
+@cases.command("approve")
+@click.argument("invoices", nargs=-1)
+@click.option("--pipeline", "-p", help="Pipeline name (default: the only one).")
+@click.option("--all", "approve_all", is_flag=True, help="Every claim waiting for approval…")
+@click.option("--max-amount", type=decimal.Decimal, help="…with at most this principal")
+@click.option("--currency", help="…in this currency")
+@click.option("--due-before", callback=_parse_optional_date, help="…due before this date")
+@pass_ctx
+def cases_approve(
+    obj: Ctx,
+    invoices: tuple[str, ...],
+    pipeline: str | None,
+    approve_all: bool,
+    max_amount: decimal.Decimal | None,
+    currency: str | None,
+    due_before: dt.date | None,
+) -> None:
+    """Approve claims waiting for approval; the next run hands them over."""
+    import getpass
+
+    from claimbridge import build
+
+    if bool(invoices) == approve_all:
+        raise UsageError("name invoices, or pass --all (with optional filters)")
+    config = obj.load()
+    name = config.pipeline(pipeline).name
+    store = build.open_store(config)
+    try:
+        approved = store.approve(
+            name,
+            list(invoices) if invoices else None,
+            by=getpass.getuser(),
+            today=obj.today,
+            max_amount=max_amount,
+            currency=currency,
+            due_before=due_before,
+        )
+    finally:
+        store.close()
+    if obj.json:
+        _echo_json({"approved": approved})
+    else:
+        click.echo(f"approved {len(approved)} claim(s); the next run hands them over")
+    missing = set(invoices) - set(approved)
+    if missing:
+        click.echo(
+            "not waiting for approval (see cases why): " + ", ".join(sorted(missing)), err=True
+        )
+        sys.exit(EXIT_PARTIAL)
 
 
 @cli.command()

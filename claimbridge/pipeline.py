@@ -245,7 +245,8 @@ class _Run:
         """
         store = self.store
         facts = store.debtor_facts(conn, self.run_id, list({c.debtor_id for c in claims}))
-        handed = store.handed_over(conn, self.spec.name, [c.invoice_number for c in claims])
+        known = store.known_claims(conn, self.spec.name, [c.invoice_number for c in claims])
+        handed = {n: case for n, (case, _) in known.items() if case is not None}
         staged: list[dict[str, Any]] = []
         decided: list[dict[str, Any]] = []
         for claim in claims:
@@ -265,7 +266,8 @@ class _Run:
                 row["claim"] = claim.model_dump_json()
                 staged.append(row)
                 continue
-            decision = self._decide(claim, debtor, handed.get(claim.invoice_number))
+            approved_on = known.get(claim.invoice_number, (None, None))[1]
+            decision = self._decide(claim, debtor, handed.get(claim.invoice_number), approved_on)
             row.update(debtor_key=debtor.debtor_key, outcome=decision.outcome.value)
             if decision.outcome is Outcome.SEND and claim.invoice_number not in handed:
                 row.update(
@@ -301,8 +303,10 @@ class _Run:
                         orphans.append(_orphan(number, debtor_id))
                         continue
                     claim = Claim.model_validate_json(claim_json)
-                    handed = self.store.handed_over(conn, self.spec.name, [number]).get(number)
-                    decision = self._decide(claim, debtor, handed)
+                    handed, approved_on = self.store.known_claims(
+                        conn, self.spec.name, [number]
+                    ).get(number, (None, None))
+                    decision = self._decide(claim, debtor, handed, approved_on)
                     send = decision.outcome is Outcome.SEND and handed is None
                     restaged.append(
                         {
@@ -336,7 +340,13 @@ class _Run:
             if records:
                 self._stage_page(stream, records)
 
-    def _decide(self, claim: Claim, debtor: DebtorFacts, handed_over: str | None) -> Decision:
+    def _decide(
+        self,
+        claim: Claim,
+        debtor: DebtorFacts,
+        handed_over: str | None,
+        approved_on: dt.date | None = None,
+    ) -> Decision:
         decision = decide_claim(
             claim,
             today=self.today,
@@ -346,6 +356,7 @@ class _Run:
             force=self.force,
             debtor_tags=debtor.tags,
             consumer=debtor.consumer,
+            approved_on=approved_on,
         )
         self._count(decision)
         return decision

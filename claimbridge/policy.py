@@ -202,6 +202,7 @@ def _creditor_blocks(
     quality_score: int | None,
     debtor_tags: tuple[str, ...],
     limitation: date,
+    approved_on: date | None,
 ) -> list[_Block]:
     blocks: list[_Block] = []
     if claim.on_hold:
@@ -243,8 +244,8 @@ def _creditor_blocks(
         minimum_score = settings.min_quality_score
         msg = f"contact data quality {quality_score} is below the minimum {minimum_score}"
         blocks.append(_Block(Outcome.HOLD, _reason("low_quality", msg), True))
-    if settings.require_approval:
-        msg = "the policy requires approval before hand-over"
+    if settings.require_approval and approved_on is None:
+        msg = "waiting for approval: claimbridge cases approve " + claim.invoice_number
         blocks.append(_Block(Outcome.PENDING_APPROVAL, _reason("approval_required", msg), True))
     return blocks
 
@@ -335,6 +336,7 @@ def decide_claim(
     force: bool = False,
     debtor_tags: tuple[str, ...] = (),
     consumer: bool | None = None,
+    approved_on: date | None = None,
 ) -> Decision:
     """Decide whether ``claim`` goes to collection on ``today``, with every reason why (not).
 
@@ -351,7 +353,9 @@ def decide_claim(
     preset = resolve_preset(settings, today)
     limitation = limitation_date(claim, preset, consumer=consumer)
     blocks = _legal_blocks(claim, today, settings, preset)
-    blocks += _creditor_blocks(claim, today, settings, quality_score, debtor_tags, limitation)
+    blocks += _creditor_blocks(
+        claim, today, settings, quality_score, debtor_tags, limitation, approved_on
+    )
     warnings = _warnings(claim, today, preset, settings, limitation)
     overridden: list[str] = []
     if force:

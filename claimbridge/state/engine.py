@@ -31,7 +31,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA secure_delete=ON")  # deleted personal data is overwritten
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode across app crashes
-        cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache: index-heavy bulk writes
+        cursor.execute("PRAGMA cache_size=-16384")  # 16 MiB page cache per connection
         cursor.execute("PRAGMA wal_autocheckpoint=16384")  # fewer, larger checkpoints
     finally:
         cursor.close()

@@ -218,21 +218,70 @@ class StateStore:
         return facts
 
     @staticmethod
-    def handed_over(conn: Connection, pipeline: str, numbers: Sequence[str]) -> dict[str, str]:
-        """Invoice number → case key, for the claims among ``numbers`` already handed over."""
-        found: dict[str, str] = {}
+    def known_claims(
+        conn: Connection, pipeline: str, numbers: Sequence[str]
+    ) -> dict[str, tuple[str | None, dt.date | None]]:
+        """Invoice number → (case key if handed over, approval date), for claims seen before."""
+        found: dict[str, tuple[str | None, dt.date | None]] = {}
         for chunk in _chunks(numbers):
             found.update(
-                (row[0], row[1])
+                (row[0], (row[1], row[2]))
                 for row in conn.execute(
-                    select(claims.c.invoice_number, claims.c.case_key).where(
+                    select(claims.c.invoice_number, claims.c.case_key, claims.c.approved_on).where(
                         claims.c.pipeline == pipeline,
                         claims.c.invoice_number.in_(chunk),
-                        claims.c.case_key.is_not(None),
+                        (claims.c.case_key.is_not(None)) | (claims.c.approved_on.is_not(None)),
                     )
                 )
             )
         return found
+
+    def approve(
+        self,
+        pipeline: str,
+        numbers: Sequence[str] | None,
+        *,
+        by: str,
+        today: dt.date,
+        max_amount: Decimal | None = None,
+        currency: str | None = None,
+        due_before: dt.date | None = None,
+    ) -> list[str]:
+        """Approve claims waiting for approval (all matching the filters when ``numbers`` is
+        None); returns the invoice numbers approved. The next run hands them over."""
+        conditions = [
+            claims.c.pipeline == pipeline,
+            claims.c.outcome == "pending_approval",
+            claims.c.case_key.is_(None),
+        ]
+        if numbers is not None:
+            conditions.append(claims.c.invoice_number.in_(list(numbers)))
+        if max_amount is not None:
+            conditions.append(claims.c.remaining_principal <= max_amount)
+        if currency:
+            conditions.append(claims.c.currency == currency.upper())
+        if due_before:
+            conditions.append(claims.c.due_date < due_before)
+        with self.begin() as conn:
+            chosen = list(
+                conn.execute(select(claims.c.invoice_number).where(*conditions)).scalars()
+            )
+            for chunk in _chunks(chosen):
+                conn.execute(
+                    update(claims)
+                    .where(claims.c.pipeline == pipeline, claims.c.invoice_number.in_(chunk))
+                    .values(approved_on=today, approved_by=by, updated_at=utcnow())
+                )
+            if chosen:
+                self.audit(
+                    conn,
+                    pipeline=pipeline,
+                    run_id=None,
+                    action="claims.approved",
+                    subject=by,
+                    detail={"invoices": chosen},
+                )
+        return chosen
 
     @staticmethod
     def stage_claims(conn: Connection, run_id: str, rows: Sequence[dict[str, Any]]) -> None:

@@ -186,3 +186,26 @@ def test_file_drop_end_to_end_with_protected_address_blanked(ledger: Path, tmp_p
     rows = [r for f in files for r in csv.DictReader(f.open(encoding="utf-8"), delimiter=";")]
     assert len(rows) == stats.claims_sent
     assert len({r["case_key"] for r in rows}) == stats.cases_sent
+
+
+def test_approval_step_holds_cases_until_a_person_approves(ledger: Path, tmp_path: Path) -> None:
+    agency = ScriptedAgency()
+    store = _store(tmp_path)
+    first = sync(_spec(ledger, agency, require_approval=True), store, today=TODAY)
+    assert first.cases_sent == 0
+    assert first.pending_approval > 10
+    held = {r.invoice_number for r in store.held_claims("main") if r.outcome == "pending_approval"}
+    some = sorted(held)[:3]
+    approved = store.approve("main", some, by="tester", today=TODAY)
+    assert sorted(approved) == some
+    second = sync(_spec(ledger, agency, require_approval=True), store, today=TODAY)
+    assert second.claims_sent == 3
+    for number in some:
+        row = store.claim("main", number)
+        assert row is not None
+        assert row.case_key is not None
+        assert row.approved_by == "tester"
+    # approving again, or approving what does not wait for approval, approves nothing
+    assert store.approve("main", some, by="tester", today=TODAY) == []
+    rest = store.approve("main", None, by="tester", today=TODAY, max_amount=None)
+    assert len(rest) == second.pending_approval

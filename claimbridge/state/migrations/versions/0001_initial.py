@@ -75,6 +75,8 @@ def upgrade() -> None:
     sa.Column('decision', sa.Text(), nullable=False),
     sa.Column('decided_on', sa.Date(), nullable=False),
     sa.Column('review_on', sa.Date(), nullable=True),
+    sa.Column('approved_on', sa.Date(), nullable=True),
+    sa.Column('approved_by', sa.String(length=120), nullable=True),
     sa.Column('case_key', sa.String(length=40), nullable=True),
     sa.Column('handed_over_on', sa.Date(), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
