@@ -1,0 +1,533 @@
+"""Fiken (API v2): customers, open invoices, payments and credit notes of one company.
+
+Fiken allows one request at a time and slows clients that send more than four a second, so
+everything goes through one rate-limited :class:`HttpClient`, in sequence. Lists are paged
+with ``page``/``pageSize`` (at most 100) and the ``Fiken-Api-Page-Count`` header.
+
+Incremental sync uses Fiken's ``lastModifiedGe`` filter (``issueDateGe`` for credit notes,
+which have no modification filter). Fiken's modification stamps are dates, not times, so the
+cursor is a date: the day of the run minus a look-back window. A run with nothing changed
+then costs one request per stream; records changed within the window are read again, which
+the pipeline tolerates (it deduplicates and decisions are deterministic).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import requests
+from pydantic import BaseModel, Field, SecretStr
+
+from claimbridge.connectors.accounting._fiken_auth import FikenTokens, fiken_error_info
+from claimbridge.connectors.base import (
+    Canonical,
+    CheckItem,
+    CheckKind,
+    CheckResult,
+    ConnectorContext,
+    ConnectorSettings,
+    Page,
+    RawRecord,
+    Source,
+    SourceCapabilities,
+    StreamSpec,
+)
+from claimbridge.errors import (
+    AuthError,
+    ClaimbridgeError,
+    ConfigError,
+    ConfigProblem,
+    ConnectorError,
+    NotFoundError,
+    ParseError,
+    RecordError,
+    RemoteError,
+    UnreachableError,
+)
+from claimbridge.mappings.converters import ConversionError, register_converter
+from claimbridge.mappings.engine import load_mapping, to_model
+from claimbridge.schemas import Claim, CreditNote, Party, Payment
+from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings
+
+__all__ = ["FikenSettings", "FikenSource"]
+
+MAX_PAGE_SIZE = 100  # Fiken's documented maximum
+DOCUMENTED_RATE_PER_S = 4.0  # "API calls may be slowed if you execute more than 4 requests/s"
+MAX_TEXT = 5000  # Fiken's own text fields are at most a few hundred characters
+MAX_DEPTH = 12
+CURSOR_VERSION = 1
+
+_STREAMS = (
+    StreamSpec("customers", "contactId", "lastModifiedDate"),
+    StreamSpec("invoices", "invoiceNumber", "lastModifiedDate"),
+    StreamSpec("payments", "paymentId", "lastModifiedDate"),
+    StreamSpec("credit_notes", "creditNoteId", "issueDate"),
+)
+_MODELS: dict[str, tuple[str, type[BaseModel]]] = {
+    "customers": ("fiken_customer", Party),
+    "invoices": ("fiken_invoice", Claim),
+    "payments": ("fiken_payment", Payment),
+    "credit_notes": ("fiken_credit_note", CreditNote),
+}
+_LANGUAGES = {"norwegian": "nb", "english": "en"}
+
+
+def _fiken_language(value: Any) -> str:
+    """Fiken's document language (NORWEGIAN/ENGLISH) → ISO 639-1."""
+    code = _LANGUAGES.get(str(value).strip().lower()) if isinstance(value, str) else None
+    if code is None:
+        raise ConversionError("unknown Fiken language (expected NORWEGIAN or ENGLISH)")
+    return code
+
+
+register_converter("fiken_language", _fiken_language)
+
+
+def _http_defaults() -> HttpOptions:
+    return HttpOptions(rate_limit_per_s=DOCUMENTED_RATE_PER_S)
+
+
+class FikenSettings(ConnectorSettings):
+    """One Fiken company, reached through an OAuth2 app the company has authorized."""
+
+    company_slug: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,199}$", description="the company's slug in Fiken URLs"
+    )
+    client_id: str = Field(min_length=1, description="the OAuth2 app's client id")
+    client_secret: SecretStr = Field(description="the OAuth2 app's client secret")
+    refresh_token: SecretStr = Field(
+        description="first refresh token; rotated ones are kept in the credential store"
+    )
+    base_url: str = Field(default="https://api.fiken.no/api/v2", description="API root")
+    token_url: str = Field(default="https://fiken.no/oauth/token", description="token endpoint")
+    payment_account: str | None = Field(
+        default=None,
+        pattern=r"^\d{4}(:\d{5})?$",
+        description="bank account code payments are booked to, e.g. 1920:10001",
+    )
+    default_currency: str = Field(default="NOK", pattern=r"^[A-Z]{3}$")
+    page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    lookback_days: int = Field(
+        default=1, ge=0, le=31, description="days of changes read again on each run"
+    )
+    http: HttpOptions = Field(default_factory=_http_defaults)
+
+
+class FikenSource(Source):
+    """Reads one Fiken company and books payments on its invoices."""
+
+    type_name: ClassVar[str] = "fiken"
+    Settings: ClassVar[type[ConnectorSettings]] = FikenSettings
+    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
+        incremental=True, fetch_by_id=True, can_book_payments=True
+    )
+    config_example: ClassVar[str] = """\
+# The Fiken company's slug, as in https://fiken.no/foretak/<slug>/
+company_slug = "my-company-as"
+# An OAuth2 app (Fiken: Rediger konto -> API -> Apper); the company must have authorized it.
+client_id = "${CLAIMBRIDGE_FIKEN_CLIENT_ID}"
+client_secret = "${CLAIMBRIDGE_FIKEN_CLIENT_SECRET}"
+# The refresh token from the first authorization. Fiken may rotate it: claimbridge then keeps
+# the new one in its credential store, and that one wins over this value.
+refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
+# Bank account code that payments booked back from the agency go to (needed for reconcile).
+# payment_account = "1920:10001"
+# Days of changes read again on every run (Fiken stamps changes with dates, not times).
+# lookback_days = 1
+# Fiken allows one request at a time and about 4 per second.
+# [sources.ledger.http]
+# rate_limit_per_s = 4
+"""
+
+    def __init__(
+        self,
+        settings: ConnectorSettings,
+        context: ConnectorContext,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(settings, context)
+        if not isinstance(settings, FikenSettings):
+            raise ConfigError("fiken: settings must be FikenSettings")
+        self.config = settings
+        try:
+            api = HttpSettings.from_options(settings.base_url, settings.http)
+            token = HttpSettings.from_options(
+                settings.token_url, settings.http.model_copy(update={"rate_limit_per_s": None})
+            )
+        except ValueError as exc:
+            raise ConfigError(
+                "fiken: invalid URL", [ConfigProblem("base_url/token_url", str(exc))]
+            ) from None
+        name = context.name or self.type_name
+        self._token_client = HttpClient(token, error_parser=fiken_error_info, name=name)
+        self.tokens = FikenTokens(
+            token_client=self._token_client,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            initial_refresh_token=settings.refresh_token,
+            store=context.credentials,
+            store_key=f"fiken:{name}:refresh_token",
+            connector=name,
+            clock=clock,
+        )
+        self.client = HttpClient(
+            api,
+            auth=self.tokens,
+            error_parser=fiken_error_info,
+            sleep=sleep,
+            clock=clock,
+            name=name,
+        )
+        self._company = f"/companies/{quote(settings.company_slug, safe='')}"
+        self._name = name
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One request; an access token Fiken refuses (401) is refreshed and tried once more."""
+        headers = {"X-Request-ID": str(uuid.uuid4())}
+        self.tokens.access_token()  # refresh failures surface here, not inside the session
+        try:
+            return self.client.request(method, self._company + path, headers=headers, **kwargs)
+        except AuthError:
+            if not self.tokens.rejected:
+                raise
+        self.tokens.invalidate()
+        self.tokens.access_token()
+        return self.client.request(method, self._company + path, headers=headers, **kwargs)
+
+    def _json(self, response: requests.Response, where: str) -> Any:
+        try:
+            return response.json()
+        except (ValueError, RecursionError):
+            raise ParseError("Fiken answered with a body that is not JSON", file=where) from None
+
+    def _pages(self, path: str, params: Mapping[str, str | int]) -> Iterator[tuple[int, list[Any]]]:
+        """Every page of a list, following Fiken-Api-Page-Count."""
+        page = 0
+        while True:
+            query = {**params, "page": page, "pageSize": self.config.page_size}
+            response = self._call("GET", path, params=query)
+            body = self._json(response, path)
+            if not isinstance(body, list):
+                raise ParseError("expected a JSON array of records", file=path, field="body")
+            yield page, body
+            count = _header_int(response, "Fiken-Api-Page-Count", path)
+            page += 1
+            if count is not None and page >= count:
+                return
+            if count is None and len(body) < self.config.page_size:
+                return
+
+    def _get_optional(self, path: str) -> Any | None:
+        try:
+            return self._json(self._call("GET", path), path)
+        except RemoteError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    # --- streams ----------------------------------------------------------------------------
+
+    def streams(self) -> Sequence[StreamSpec]:
+        return _STREAMS
+
+    def read(self, stream: StreamSpec, cursor: str | None) -> Iterator[Page]:
+        since = parse_cursor(cursor)
+        new_cursor = make_cursor(self.context.today - dt.timedelta(days=self.config.lookback_days))
+        path, params = self._list_query(stream.name, since)
+        invoice_numbers: dict[int, str | None] = {}
+        pages = self._pages(path, params)
+        pending: Page | None = None
+        for number, items in pages:
+            if pending is not None:
+                yield pending
+            records = list(self._records(stream.name, number, items, invoice_numbers))
+            pending = Page(records, None)
+        yield Page(pending.records if pending else (), new_cursor)
+
+    def _list_query(self, stream: str, since: dt.date | None) -> tuple[str, dict[str, str | int]]:
+        """A first read takes what is open; later reads take what changed since the cursor."""
+        params: dict[str, str | int] = {}
+        if stream == "customers":
+            path, params["customer"] = "/contacts", "true"
+            if since is not None:
+                params["lastModifiedGe"] = since.isoformat()
+        elif stream in ("invoices", "payments", "credit_notes"):
+            path = "/creditNotes" if stream == "credit_notes" else "/invoices"
+            if since is None:
+                params["settled"] = "false"
+            elif stream == "credit_notes":  # no modification filter on credit notes
+                params["issueDateGe"] = since.isoformat()
+            else:
+                params["lastModifiedGe"] = since.isoformat()
+        else:
+            raise ConnectorError(f"unknown stream {stream!r}", connector=self._name)
+        return path, params
+
+    def _records(
+        self, stream: str, page: int, items: list[Any], numbers: dict[int, str | None]
+    ) -> Iterator[RawRecord]:
+        for index, item in enumerate(items):
+            location = f"fiken:{stream}:page{page}[{index}]"
+            if not isinstance(item, dict):
+                yield RawRecord({"__invalid__": type(item).__name__}, location)
+            elif stream == "payments":
+                yield from _sale_payments(item, location)
+            elif stream == "credit_notes":
+                yield RawRecord(self._with_invoice_number(item, numbers), location)
+            else:
+                yield RawRecord(item, location)
+
+    def _with_invoice_number(
+        self, note: dict[str, Any], numbers: dict[int, str | None]
+    ) -> dict[str, Any]:
+        """Fiken gives a credit note's invoice by id; the canonical model wants its number."""
+        invoice_id = note.get("associatedInvoiceId")
+        if not isinstance(invoice_id, int) or isinstance(invoice_id, bool):
+            return note
+        if invoice_id not in numbers:
+            invoice = self._get_optional(f"/invoices/{invoice_id}")
+            number = invoice.get("invoiceNumber") if isinstance(invoice, dict) else None
+            numbers[invoice_id] = str(number) if isinstance(number, int | str) else None
+        return {**note, "associatedInvoiceNumber": numbers[invoice_id]}
+
+    def fetch(self, stream: StreamSpec, ids: Sequence[str]) -> Iterator[RawRecord]:
+        for record_id in ids:
+            if not record_id.isdigit():
+                continue  # Fiken's ids and invoice numbers are whole numbers
+            location = f"fiken:{stream.name}:{record_id}"
+            if stream.name == "invoices":
+                params = {"invoiceNumber": record_id, "page": 0, "pageSize": 1}
+                body = self._json(self._call("GET", "/invoices", params=params), "/invoices")
+                found = body if isinstance(body, list) else []
+                for item in found[:1]:
+                    if isinstance(item, dict) and str(item.get("invoiceNumber")) == record_id:
+                        yield RawRecord(item, location)
+            elif stream.name in ("customers", "credit_notes"):
+                kind = "contacts" if stream.name == "customers" else "creditNotes"
+                item = self._get_optional(f"/{kind}/{record_id}")
+                if isinstance(item, dict):
+                    if stream.name == "credit_notes":
+                        item = self._with_invoice_number(item, {})
+                    yield RawRecord(item, location)
+            else:
+                raise ConnectorError(
+                    f"fetching {stream.name} by id is not supported", connector=self._name
+                )
+
+    def normalize(self, stream: StreamSpec, record: RawRecord) -> Sequence[Canonical]:
+        data = record.data
+        raw_id = data.get(stream.primary_key)
+        record_id = str(raw_id)[:40] if isinstance(raw_id, int | str) else ""
+        if "__invalid__" in data:
+            raise RecordError(
+                [f"record is a JSON {data['__invalid__']}, not an object"], location=record.location
+            )
+        reasons = _oversized(data, "", 0)
+        if reasons:
+            raise RecordError(reasons, record_id=record_id, location=record.location)
+        mapping_name, model = _MODELS[stream.name]
+        variables = {
+            "company": self.config.company_slug,
+            "default_currency": self.config.default_currency,
+        }
+        result = to_model(
+            load_mapping(mapping_name),
+            data,
+            model,
+            variables,
+            location=record.location,
+            record_id=record_id,
+        )
+        return [result]  # type: ignore[list-item]
+
+    # --- booking ----------------------------------------------------------------------------
+
+    def register_payment(self, payment: Payment, claim: Claim) -> str:
+        """Book ``payment`` on the claim's invoice; an equal payment already there is reused.
+
+        Fiken's payments carry no external reference, so an earlier booking of the same
+        payment is recognized by date, amount and account on the same sale.
+        """
+        account = self.config.payment_account
+        if account is None:
+            raise ConfigError(
+                "fiken: payment_account is needed to book payments",
+                [ConfigProblem("payment_account", "set the bank account code, e.g. 1920:10001")],
+            )
+        if payment.currency != "NOK":
+            raise ConnectorError(
+                "booking a payment in another currency than NOK is not supported: Fiken needs "
+                "the NOK amount the bank received",
+                connector=self._name,
+            )
+        amount = payment.amount * 100
+        if amount <= 0 or amount != amount.to_integral_value():
+            raise ConnectorError(
+                "only positive payments in whole øre can be booked", connector=self._name
+            )
+        sale_id = self._sale_id(claim.invoice_number)
+        body = {"date": payment.booking_date.isoformat(), "account": account, "amount": int(amount)}
+        path = f"/sales/{sale_id}/payments"
+        existing = self._find_payment(path, body)
+        if existing is not None:
+            return existing
+        response = self._call("POST", path, json=body)
+        created = _id_from_location(response.headers.get("Location"))
+        if created is not None:
+            return created
+        found = self._find_payment(path, body)
+        if found is None:
+            raise RemoteError(
+                "Fiken accepted the payment but it cannot be found on the sale",
+                connector=self._name,
+            )
+        return found
+
+    def _sale_id(self, invoice_number: str) -> int:
+        if not invoice_number.isdigit():
+            raise NotFoundError(f"fiken: invoice number {invoice_number[:20]!r} is not numeric")
+        params = {"invoiceNumber": invoice_number, "page": 0, "pageSize": 1}
+        body = self._json(self._call("GET", "/invoices", params=params), "/invoices")
+        invoice = body[0] if isinstance(body, list) and body else None
+        sale = invoice.get("sale") if isinstance(invoice, dict) else None
+        sale_id = sale.get("saleId") if isinstance(sale, dict) else None
+        if invoice is None:
+            raise NotFoundError(f"fiken: invoice {invoice_number} not found")
+        if not isinstance(sale_id, int) or isinstance(sale_id, bool):
+            raise RemoteError(
+                f"invoice {invoice_number} has no sale to book the payment on",
+                connector=self._name,
+            )
+        return sale_id
+
+    def _find_payment(self, path: str, wanted: Mapping[str, Any]) -> str | None:
+        body = self._json(self._call("GET", path), path)
+        for item in body if isinstance(body, list) else []:
+            if (
+                isinstance(item, dict)
+                and all(item.get(key) == value for key, value in wanted.items())
+                and isinstance(item.get("paymentId"), int)
+            ):
+                return str(item["paymentId"])
+        return None
+
+    # --- check ------------------------------------------------------------------------------
+
+    def check(self) -> CheckResult:
+        items = [CheckItem(CheckKind.CONFIG, True, f"company {self.config.company_slug}")]
+        try:
+            self.tokens.access_token()
+        except UnreachableError as exc:
+            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+            return CheckResult(self._name, tuple(items))
+        except ClaimbridgeError as exc:
+            items.append(CheckItem(CheckKind.AUTH, False, str(exc)))
+            return CheckResult(self._name, tuple(items))
+        items.append(CheckItem(CheckKind.AUTH, True, "access token obtained"))
+        try:
+            self._call("GET", "")
+        except UnreachableError as exc:
+            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+        except AuthError as exc:
+            items.append(CheckItem(CheckKind.PERMISSION, False, str(exc)))
+        except RemoteError as exc:
+            if exc.status == 404:
+                items[0] = CheckItem(
+                    CheckKind.CONFIG,
+                    False,
+                    f"company {self.config.company_slug} not found, or not granted to the app",
+                )
+            else:
+                items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+        except ClaimbridgeError as exc:
+            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+        else:
+            items.append(CheckItem(CheckKind.REACHABILITY, True, "company reachable"))
+        return CheckResult(self._name, tuple(items))
+
+    def close(self) -> None:
+        self.client.close()
+        self._token_client.close()
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def make_cursor(since: dt.date) -> str:
+    return json.dumps({"v": CURSOR_VERSION, "since": since.isoformat()}, separators=(",", ":"))
+
+
+def parse_cursor(cursor: str | None) -> dt.date | None:
+    """The date a cursor says to read changes from; None for a first, full read."""
+    if cursor is None:
+        return None
+    try:
+        data = json.loads(cursor)
+        if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
+            raise ValueError
+        return dt.date.fromisoformat(str(data["since"]))
+    except (ValueError, KeyError, TypeError):
+        raise ParseError("not a Fiken cursor", field="cursor") from None
+
+
+def _header_int(response: requests.Response, name: str, where: str) -> int | None:
+    value = response.headers.get(name)
+    if value is None:
+        return None
+    if not value.strip().isdigit() or len(value) > 12:
+        raise ParseError(f"{name} header is not a whole number", file=where, field=name)
+    return int(value)
+
+
+def _sale_payments(invoice: dict[str, Any], location: str) -> Iterator[RawRecord]:
+    """An invoice's payments, each with what identifies the invoice it paid."""
+    sale = invoice.get("sale")
+    payments = sale.get("salePayments") if isinstance(sale, dict) else None
+    context = {
+        "invoiceNumber": invoice.get("invoiceNumber"),
+        "kid": invoice.get("kid"),
+        "invoiceCurrency": invoice.get("currency"),
+    }
+    for index, item in enumerate(payments if isinstance(payments, list) else []):
+        where = f"{location}.payment[{index}]"
+        if isinstance(item, dict):
+            yield RawRecord({**item, **context}, where)
+        else:
+            yield RawRecord({"__invalid__": type(item).__name__}, where)
+
+
+def _oversized(value: Any, path: str, depth: int) -> list[str]:
+    """Reasons for text too long or nesting too deep: hostile records stop here."""
+    if depth > MAX_DEPTH:
+        return [f"{path or 'record'}: nested too deeply"]
+    if isinstance(value, str):
+        return [f"{path}: text longer than {MAX_TEXT} characters"] if len(value) > MAX_TEXT else []
+    if isinstance(value, Mapping):
+        items: Iterator[tuple[str, Any]] = (
+            (f"{path}.{k}" if path else str(k), v) for k, v in value.items()
+        )
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return []
+    reasons: list[str] = []
+    for child_path, child in items:
+        reasons.extend(_oversized(child, child_path[:80], depth + 1))
+        if len(reasons) >= 5:
+            break
+    return reasons
+
+
+def _id_from_location(location: str | None) -> str | None:
+    tail = (location or "").rstrip("/").rpartition("/")[2]
+    return tail if tail.isdigit() else None
