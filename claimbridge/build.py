@@ -9,6 +9,7 @@ from claimbridge.connectors.base import Agency, Connector, ConnectorContext, Sou
 from claimbridge.credentials import FileCredentialStore
 from claimbridge.errors import ConfigError
 from claimbridge.pipeline import PipelineSpec
+from claimbridge.quality.registry import RegistryEnricher
 from claimbridge.state import StateStore
 
 if TYPE_CHECKING:
@@ -51,6 +52,13 @@ def pipeline_spec(config: Config, name: str | None, *, today: dt.date) -> Pipeli
     pipeline = config.pipeline(name)
     source_ = source(config, pipeline.source, today)
     agency_ = agency(config, pipeline.agency, today)
+    registry = config.quality.registry
+    enricher = None
+    if registry is not None and registry.enabled:
+        cache = registry.cache_path
+        if cache is not None and not cache.is_absolute():
+            registry = registry.model_copy(update={"cache_path": config.directory / cache})
+        enricher = RegistryEnricher(registry)
     return PipelineSpec(
         name=pipeline.name,
         source=source_,
@@ -58,4 +66,5 @@ def pipeline_spec(config: Config, name: str | None, *, today: dt.date) -> Pipeli
         creditor=config.creditor,
         policy=pipeline.policy,
         default_country=config.creditor.country,
+        enricher=enricher,
     )

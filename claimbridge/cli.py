@@ -333,8 +333,7 @@ def _run_sync(
             )
         blocked = _transfer_blockers(store, spec.name, only) if only and not dry_run else []
     finally:
-        spec.source.close()
-        spec.agency.close()
+        spec.close()
         store.close()
     if obj.json:
         _echo_json({**stats.to_dict(), "not_sent": blocked} if only else stats.to_dict())

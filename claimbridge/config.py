@@ -35,6 +35,7 @@ from claimbridge.connectors.base import Connector, ConnectorContext, ConnectorSe
 from claimbridge.connectors.registry import Kind, Registry, load_registry
 from claimbridge.errors import ConfigError, ConfigProblem, SecretError
 from claimbridge.logs import redact
+from claimbridge.quality.registry import RegistrySettings
 from claimbridge.schemas import Creditor
 from claimbridge.secrets import (
     ConfigPath,
@@ -131,6 +132,13 @@ class StateSettings(_Strict):
         raise ValueError(f"unsupported database {backend!r} (use sqlite or postgresql+psycopg)")
 
 
+class QualitySettings(_Strict):
+    """``[quality]``: enrichment beyond washing. ``[quality.registry]`` turns on
+    Brønnøysund lookups (network calls to the public registry, cached)."""
+
+    registry: RegistrySettings | None = None
+
+
 class _ConnectorEnvelope(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: Annotated[str, StringConstraints(min_length=1)]
@@ -147,6 +155,7 @@ class _Envelope(_Strict):
     state: StateSettings = StateSettings()
     creditor: Creditor
     log: LogSettings = LogSettings()
+    quality: QualitySettings = QualitySettings()
     sources: dict[Name, _ConnectorEnvelope] = {}
     agencies: dict[Name, _ConnectorEnvelope] = {}
     payment_feeds: dict[Name, _ConnectorEnvelope] = {}
@@ -189,6 +198,7 @@ class Config:
     state_url: str
     creditor: Creditor
     log: LogSettings
+    quality: QualitySettings = field(default_factory=lambda: QualitySettings())
     sources: dict[str, ConnectorConfig] = field(default_factory=dict)
     agencies: dict[str, ConnectorConfig] = field(default_factory=dict)
     payment_feeds: dict[str, ConnectorConfig] = field(default_factory=dict)
@@ -318,6 +328,7 @@ class _Checker:
             state_url=envelope.state.url,
             creditor=envelope.creditor,
             log=envelope.log,
+            quality=envelope.quality,
             sources=connectors["sources"],
             agencies=connectors["agencies"],
             payment_feeds=connectors["payment_feeds"],

@@ -25,6 +25,8 @@ from claimbridge.errors import RecordError
 from claimbridge.grouping import CaseWriter, idempotency_key
 from claimbridge.policy import PolicySettings, decide_claim, group_key
 from claimbridge.quality import Washer
+from claimbridge.quality.registry import HOLD_CODES, RegistryEnricher
+from claimbridge.quality.wash import PENALTY
 from claimbridge.schemas import Claim, Creditor, Decision, Outcome, Party, PartyKind, QualityReport
 from claimbridge.state import DebtorFacts, StateStore
 
@@ -50,10 +52,18 @@ class PipelineSpec:
     policy: PolicySettings = field(default_factory=PolicySettings)
     default_country: str = "NO"
     wash: bool = True  # off only to measure what washing costs (benchmarks)
+    enricher: RegistryEnricher | None = None  # Brønnøysund lookups, when configured
 
     @property
     def agency_name(self) -> str:
         return self.agency.context.name
+
+    def close(self) -> None:
+        """Release the connectors' sessions and files (and the registry's cache)."""
+        self.source.close()
+        self.agency.close()
+        if self.enricher is not None:
+            self.enricher.close()
 
 
 @dataclass
@@ -227,15 +237,32 @@ class _Run:
             washed, report = result.party, result.report
         else:
             washed, report = party, _UNWASHED
+        if self.spec.enricher is not None:
+            washed, report = self._enrich(washed, report)
+        holds = [f.code for f in report.findings if f.code in HOLD_CODES]
         return {
             "debtor_id": party.source.record_id,
             "debtor_key": washed.debtor_key(),
             "score": report.score,
             "consumer": washed.kind is PartyKind.PERSON,
             "tags": json.dumps(list(washed.tags)),
+            "holds": json.dumps(holds),
             "party": washed.model_dump_json(),
             "quality": report.model_dump_json(),
         }
+
+    def _enrich(self, party: Party, report: QualityReport) -> tuple[Party, QualityReport]:
+        """Registry facts on top of washing: a filled-in address is washed and scored again;
+        the registry's own findings cost their severity's points (INFO costs nothing)."""
+        assert self.spec.enricher is not None
+        enriched, extra = self.spec.enricher.enrich(party)
+        if enriched != party:
+            again = self.washer.wash(enriched)
+            enriched, report = again.party, again.report
+        if not extra:
+            return enriched, report
+        score = max(0, report.score - sum(PENALTY[f.severity] for f in extra))
+        return enriched, QualityReport(score=score, findings=(*report.findings, *extra))
 
     def _decide_page(self, conn: Connection, claims: list[Claim]) -> None:
         """Decide while the validated claims are in hand; stage the sendable ones for grouping.
@@ -357,6 +384,7 @@ class _Run:
             debtor_tags=debtor.tags,
             consumer=debtor.consumer,
             approved_on=approved_on,
+            debtor_holds=debtor.holds,
         )
         self._count(decision)
         return decision

@@ -195,6 +195,16 @@ def _reason(code: str, message: str, *, legal: bool = False, until: date | None 
     return Reason(code=code, message=message, legal=legal, until=until)
 
 
+_HOLD_WORDS = {
+    "registry.bankrupt": "the debtor is bankrupt according to Enhetsregisteret",
+    "registry.deleted": "the debtor is deleted from Enhetsregisteret",
+    "registry.under_liquidation": "the debtor is under liquidation according to Enhetsregisteret",
+    "registry.forced_liquidation": "the debtor is under forced liquidation or dissolution "
+    "according to Enhetsregisteret",
+    "registry.removed": "Enhetsregisteret has removed the debtor's entry",
+}
+
+
 def _creditor_blocks(
     claim: Claim,
     today: date,
@@ -337,6 +347,7 @@ def decide_claim(
     debtor_tags: tuple[str, ...] = (),
     consumer: bool | None = None,
     approved_on: date | None = None,
+    debtor_holds: tuple[str, ...] = (),
 ) -> Decision:
     """Decide whether ``claim`` goes to collection on ``today``, with every reason why (not).
 
@@ -356,6 +367,11 @@ def decide_claim(
     blocks += _creditor_blocks(
         claim, today, settings, quality_score, debtor_tags, limitation, approved_on
     )
+    blocks += [
+        _Block(Outcome.HOLD, _reason("registry_" + code.split(".")[-1], _HOLD_WORDS[code]), True)
+        for code in debtor_holds
+        if code in _HOLD_WORDS
+    ]
     warnings = _warnings(claim, today, preset, settings, limitation)
     overridden: list[str] = []
     if force:

@@ -90,7 +90,7 @@ def run_demo(directory: Path, *, today: dt.date, as_json: bool = False) -> DemoR
             stats = sync(spec, store, today=today)
             sent_example, unsent_example = _examples(store, ledger)
         finally:
-            spec.agency.close()
+            spec.close()
             store.close()
         agency_cases = server.store.count_cases()
     result = DemoResult(directory, config_path, ledger, stats, agency_cases)

@@ -83,6 +83,7 @@ class DebtorFacts:
     score: int
     consumer: bool
     tags: tuple[str, ...]
+    holds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +208,7 @@ class StateStore:
             staged_parties.c.score,
             staged_parties.c.consumer,
             staged_parties.c.tags,
+            staged_parties.c.holds,
         )
         for chunk in _chunks(debtor_ids):
             for row in conn.execute(
@@ -214,7 +216,9 @@ class StateStore:
                     staged_parties.c.run_id == run_id, staged_parties.c.debtor_id.in_(chunk)
                 )
             ):
-                facts[row[0]] = DebtorFacts(row[1], row[2], row[3], tuple(json.loads(row[4])))
+                facts[row[0]] = DebtorFacts(
+                    row[1], row[2], row[3], tuple(json.loads(row[4])), tuple(json.loads(row[5]))
+                )
         return facts
 
     @staticmethod

@@ -252,6 +252,7 @@ staged_parties = Table(
     Column("score", Integer, nullable=False),
     Column("consumer", Boolean, nullable=False),
     Column("tags", Text, nullable=False),  # JSON list
+    Column("holds", Text, nullable=False, default="[]"),  # JSON list of registry hold codes
     Column("party", Text, nullable=False),
     Column("quality", Text, nullable=False),
 )

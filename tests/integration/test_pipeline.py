@@ -209,3 +209,47 @@ def test_approval_step_holds_cases_until_a_person_approves(ledger: Path, tmp_pat
     assert store.approve("main", some, by="tester", today=TODAY) == []
     rest = store.approve("main", None, by="tester", today=TODAY, max_amount=None)
     assert len(rest) == second.pending_approval
+
+
+def test_registry_enrichment_holds_bankrupt_debtors_and_survives_an_outage(
+    ledger: Path, tmp_path: Path
+) -> None:
+    import responses
+
+    from claimbridge.quality.registry import RegistryEnricher, RegistrySettings
+    from tests.fakes.brreg import FakeBrreg
+
+    companies = {
+        row["organization_number"].replace(" ", "").replace(".", "")
+        for row in csv.DictReader((ledger / "customers.csv").open(encoding="utf-8"))
+        if row["kind"] == "company" and row["organization_number"]
+    }
+    fake = FakeBrreg()
+    for orgnr in companies:
+        fake.add(orgnr, "Registrert Navn AS", konkurs=True)
+    store = _store(tmp_path)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake.install(rsps)
+        spec = _spec(ledger, ScriptedAgency())
+        spec = PipelineSpec(**{**spec.__dict__, "enricher": RegistryEnricher(RegistrySettings())})
+        sync(spec, store, today=TODAY)
+        spec.close()
+    held = [
+        row
+        for row in store.held_claims("main")
+        if "bankrupt according to Enhetsregisteret" in row.decision
+    ]
+    assert held, "the bankrupt debtor's claims are held with the registry's reason"
+    assert all(row.case_key is None for row in held)
+
+    # the registry being down never blocks a case
+    fake.fail("refused", times=1000)
+    store2 = StateStore.open(f"sqlite:///{tmp_path / 'state2.db'}")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake.install(rsps)
+        spec = _spec(ledger, ScriptedAgency())
+        spec = PipelineSpec(**{**spec.__dict__, "enricher": RegistryEnricher(RegistrySettings())})
+        down = sync(spec, store2, today=TODAY)
+        spec.close()
+    plain = sync(_spec(ledger, ScriptedAgency()), _store(tmp_path / "plain"), today=TODAY)
+    assert down.cases_sent == plain.cases_sent

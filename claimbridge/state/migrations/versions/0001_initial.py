@@ -235,6 +235,7 @@ def upgrade() -> None:
     sa.Column('score', sa.Integer(), nullable=False),
     sa.Column('consumer', sa.Boolean(), nullable=False),
     sa.Column('tags', sa.Text(), nullable=False),
+    sa.Column('holds', sa.Text(), nullable=False),
     sa.Column('party', sa.Text(), nullable=False),
     sa.Column('quality', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('run_id', 'debtor_id', name=op.f('pk_staged_parties'))
