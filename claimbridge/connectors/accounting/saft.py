@@ -605,7 +605,10 @@ def customer_to_party(record: RawRecord) -> Party:
     else:
         kind = PartyKind.PERSON if len(registration) == 11 else PartyKind.COMPANY
     contacts: list[dict[str, str]] = data.get("Contacts") or []
-    addresses = [a for a in (_address_or_error(f) for f in data.get("Addresses") or []) if a]
+    try:
+        addresses = [a for a in (_address_or_error(f) for f in data.get("Addresses") or []) if a]
+    except RecordError as exc:
+        raise RecordError(exc.reasons, record_id=customer_id, location=record.location) from None
     countries = _unique(f.get("Country") for f in data.get("Addresses") or [])
     person = next((c for c in contacts if c.get("FirstName") or c.get("LastName")), None)
     person_name = " ".join(
