@@ -46,6 +46,7 @@ def detect_file_format(path: Path) -> str:
 
 def inspect_file(path: Path, fmt: str = "auto") -> Iterator[tuple[str, bool]]:
     """Yield ``(json_line, is_problem)``; a whole-file problem raises ParseError."""
+    path = path.resolve()
     fmt = detect_file_format(path) if fmt == "auto" else fmt
     if fmt in BANK_FORMATS:
         yield from _payments(path, fmt)

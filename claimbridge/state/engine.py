@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,7 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration. Safe to call on every open."""
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # "Context impl SQLiteImpl" is noise
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
