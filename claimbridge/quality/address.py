@@ -5,8 +5,9 @@ moves each part to its field and writes postal codes the way the country's post 
 four digits, SE and FI five, SE as ``123 45``). ``unknown`` and ``protected`` are valid states
 of a debtor's address, so they give INFO findings, never errors.
 
-Whether a postal code exists, and in which city, is for a postal register. None ships yet; a
-caller passes any object with the :class:`PostalRegister` shape.
+Whether a postal code exists, and in which city, is for a postal register
+(:mod:`claimbridge.quality.postal` ships one for NO, SE and DK); a caller may pass any object
+with the :class:`PostalRegister` shape. The register's city is reported, never written in.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ __all__ = ["AddressWash", "PostalRegister", "normalize_postal_code", "wash_addre
 
 class PostalRegister(Protocol):
     """A postal register: the city of a postal code, or None if the code does not exist."""
+
+    def covers(self, country: str) -> bool:
+        """True if the register holds ``country``'s codes (else none is called unknown)."""
+        ...
 
     def lookup(self, country: str, postal_code: str) -> str | None: ...
 
@@ -212,9 +217,16 @@ def wash_address(
     return AddressWash(address.model_copy(update=update), tuple(findings), usable)
 
 
+def _city_key(city: str) -> str:
+    """A city name as compared: case, hyphens and runs of spaces do not matter."""
+    return " ".join(city.replace("-", " ").split()).casefold()
+
+
 def _check_register(
     register: PostalRegister, path: str, country: str, code: str, city: str | None
 ) -> list[QualityFinding]:
+    if not register.covers(country):
+        return []
     known_city = register.lookup(country, code)
     if known_city is None:
         return [
@@ -225,13 +237,15 @@ def _check_register(
                 "the postal register does not know this postal code",
             )
         ]
-    if city is not None and city.strip().casefold() != known_city.strip().casefold():
+    if city is not None and _city_key(city) != _city_key(known_city):
+        # The register's city is public reference data, not the debtor's: it may be named.
         return [
             _finding(
                 f"{path}.city",
                 "address.city_mismatch",
                 Severity.WARNING,
-                "the city does not match the postal register for this postal code",
+                f"the postal register names {known_city} for this postal code; not changed",
+                original=city,
             )
         ]
     return []

@@ -7,18 +7,29 @@ runs for every debtor and must not wait on the network.
 A domain one keystroke away from a common mail domain (``gmial.com``, ``gmail.con``,
 ``outlook.co``) is almost always a typo. Washing never changes it — a person's address is theirs
 — but reports the likely intended domain so someone can ask the debtor.
+
+What is only packaging is taken off before validation, because it can never be part of an
+address: a ``mailto:`` prefix, a ``Name <address>`` wrapper, a sentence's trailing dot and
+spaces around ``@`` or a dot. A field holding several addresses (``a@x.no; b@y.no``) is split
+by :func:`split_emails`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
-__all__ = ["COMMON_DOMAINS", "EmailResult", "normalize_email", "suggest_domain"]
+__all__ = ["COMMON_DOMAINS", "EmailResult", "normalize_email", "split_emails", "suggest_domain"]
 
 _MAX_INPUT = 320  # RFC 5321: 64 local + @ + 255 domain
+_MAX_FIELD = 1024
+_MAILTO = re.compile(r"^mailto:\s*", re.IGNORECASE)
+_WRAPPED = re.compile(r"^[^<>@]*<\s*([^<>\s]+@[^<>\s]+)\s*>$")
+_SPACE_AROUND = re.compile(r"\s*([@.])\s*")
+_SEPARATORS = re.compile(r"[;,\s]+")
 
 COMMON_DOMAINS: tuple[str, ...] = (
     "gmail.com",
@@ -98,8 +109,38 @@ def normalize_email(raw: str, *, check_deliverability: bool = False) -> EmailRes
     text = raw.strip()
     if not text or len(text) > _MAX_INPUT:
         return EmailResult(text, False)
+    bare = _unwrapped(text)
+    if bare != text:
+        cleaned = normalize_email(bare, check_deliverability=check_deliverability)
+        return cleaned if cleaned.valid else EmailResult(text, False)
     try:
         info = validate_email(text, check_deliverability=check_deliverability)
     except EmailNotValidError:
         return EmailResult(text, False)
     return EmailResult(info.normalized, True, suggest_domain(info.ascii_domain))
+
+
+def _unwrapped(text: str) -> str:
+    """``text`` without the packaging that can never belong to an address."""
+    text = _MAILTO.sub("", text)
+    wrapped = _WRAPPED.match(text)
+    if wrapped:
+        text = wrapped[1]
+    text = _SPACE_AROUND.sub(r"\1", text)
+    return text.rstrip(".").strip()
+
+
+@lru_cache(maxsize=16_384)
+def split_emails(raw: str, *, check_deliverability: bool = False) -> tuple[EmailResult, ...]:
+    """Every address in ``raw``: several when a field holds a list (``a@x.no; b@y.no``).
+
+    The field is split only when each part is a valid address; otherwise it is one (invalid)
+    address, kept whole. Never raises.
+    """
+    whole = normalize_email(raw, check_deliverability=check_deliverability)
+    text = raw.strip()
+    if whole.valid or text.count("@") < 2 or len(text) > _MAX_FIELD:
+        return (whole,)
+    parts = [p for p in _SEPARATORS.split(text) if p]
+    found = tuple(normalize_email(p, check_deliverability=check_deliverability) for p in parts)
+    return found if found and all(r.valid for r in found) else (whole,)

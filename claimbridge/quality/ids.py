@@ -15,12 +15,18 @@ FI      ``stdnum.fi.ytunnus``           ``stdnum.fi.hetu``                     `
 
 A Swedish personnummer is written with 12 digits (century included) so that ``880320-0016`` and
 ``19880320-0016`` are one person; the century of a 10-digit form is the one stdnum derives.
+Ledgers also write the forms around the number: Norwegian ``NO 923 609 016 MVA`` (the VAT
+form) or ``Org.nr. 923.609.016``, Swedish ``SE556677889901`` (VAT) or ``16556677-8899`` (the
+century-style prefix 16 the Swedish tax agency gives organizations). These wrappings are taken
+off before the number is checked; the check itself is always python-stdnum's.
+
 An invalid number is kept with its spaces, dots and dashes removed, so the same wrong number
 still gives one debtor key.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -89,7 +95,26 @@ SUPPORTED_COUNTRIES = frozenset(country for country, _ in _RULES)
 
 
 def _stripped(text: str) -> str:
-    return "".join(c for c in text if c not in " \t.-").upper()
+    return "".join(c for c in text if c not in ".-" and not c.isspace()).upper()
+
+
+_LABEL = re.compile(r"^(?:ORG(?:ANISASJONS)?\.?\s*NR\.?|ORGNO|ORG\.?\s*NO\.?)\s*:?\s*", re.I)
+
+
+def _unwrapped(text: str, country: str, kind: IdKind) -> str:
+    """The number without the wrappings ledgers put around it (separators, labels, VAT form)."""
+    if kind is IdKind.PERSON:
+        # A Swedish '+' and a Finnish century sign carry meaning; Norway's separators do not.
+        return _stripped(text) if country == "NO" else text
+    compact = _stripped(_LABEL.sub("", text))
+    if country == "NO":
+        compact = compact.removeprefix("NO").removesuffix("MVA")
+    elif country == "SE":
+        if len(compact) == 14 and compact.startswith("SE") and compact.endswith("01"):
+            compact = compact[2:-2]
+        elif len(compact) == 12 and compact.startswith("16"):
+            compact = compact[2:]
+    return compact if compact.isdigit() else text
 
 
 @lru_cache(maxsize=65_536)
@@ -103,7 +128,7 @@ def normalize_id(raw: str, *, country: str, kind: IdKind) -> IdResult:
     if not text or len(text) > _MAX_INPUT:
         return IdResult(_stripped(text), False, country, kind)
     try:
-        checked: str = rules.module.validate(text)
+        checked: str = rules.module.validate(_unwrapped(text, country, kind))
         number = rules.canonical(checked)
     except (ValidationError, ValueError):
         return IdResult(_stripped(text), False, country, kind)

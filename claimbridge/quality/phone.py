@@ -5,10 +5,16 @@ Ledgers hold numbers as typed: ``912 34 567``, ``+47 912 34 567``, ``0047 912345
 party's country); its metadata decides validity and type. A number without a ``+`` that is not
 valid in the region but becomes valid when read as international (``47 91234567``) is accepted
 only when that reading is the single valid one, and the result says so.
+
+The ``(0)`` people copy from international letterheads (``+47 (0)22 12 34 56``) is dropped when
+the number is not valid with it. A field holding two numbers (``912 34 567 / 22 12 34 56``) or
+a number with words around it (``91234567 (mobil)``) is read with phonenumbers' matcher:
+:func:`split_phones` gives every number in the field, so none is silently lost.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -17,9 +23,12 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberTyp
 
 from claimbridge.schemas.party import PhoneType
 
-__all__ = ["PhoneResult", "normalize_phone"]
+__all__ = ["PhoneResult", "normalize_phone", "split_phones"]
 
 _MAX_INPUT = 64  # longer than any phone number plus spacing; refuse before parsing
+_MAX_FIELD = 128  # a field with a few numbers and words in it; the matcher is not run beyond
+_TRUNK_ZERO = re.compile(r"\(\s*0\s*\)")
+_NOT_ONE_NUMBER = re.compile(r"[^\d\s+\-.()]")  # a letter or separator: maybe words or two numbers
 _WITHOUT_PLUS = phonenumbers.CountryCodeSource.FROM_NUMBER_WITHOUT_PLUS_SIGN
 _TYPES = {
     PhoneNumberType.MOBILE: PhoneType.MOBILE,
@@ -63,6 +72,8 @@ def normalize_phone(raw: str, *, region: str = "NO") -> PhoneResult:
     if not text or len(text) > _MAX_INPUT:
         return PhoneResult(text, PhoneType.UNKNOWN, False)
     parsed = _parse(text, region)
+    if parsed is None and "(" in text:
+        parsed = _parse(_TRUNK_ZERO.sub(" ", text), region)
     if parsed is not None:
         return _result(parsed)
     if text[0].isdigit() and not text.startswith("0"):
@@ -70,3 +81,27 @@ def normalize_phone(raw: str, *, region: str = "NO") -> PhoneResult:
         if international is not None:
             return _result(international, assumed=True)
     return PhoneResult(text, PhoneType.UNKNOWN, False)
+
+
+@lru_cache(maxsize=16_384)
+def split_phones(raw: str, *, region: str = "NO") -> tuple[PhoneResult, ...]:
+    """Every number in ``raw``: one result for a plain number, several for a shared field.
+
+    Plain input (digits, spaces, ``+-.()``) is one number and costs no more than
+    :func:`normalize_phone`. Otherwise phonenumbers' matcher looks for valid numbers in the
+    text; two or more come back separately, a single one is used when the whole field is not
+    a valid number on its own. Never raises.
+    """
+    whole = normalize_phone(raw, region=region)
+    text = raw.strip()
+    if not _NOT_ONE_NUMBER.search(text) or len(text) > _MAX_FIELD:
+        return (whole,)
+    found = tuple(
+        _result(match.number)
+        for match in phonenumbers.PhoneNumberMatcher(
+            text, region.upper(), leniency=phonenumbers.Leniency.VALID
+        )
+    )
+    if len(found) > 1 or (found and not whole.valid):
+        return found
+    return (whole,)

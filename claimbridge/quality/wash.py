@@ -6,6 +6,10 @@ creditor hold cases whose contact data is too poor to act on; the formula is in
 contain the personal value; the value before and after washing sits only in the finding's
 ``original``/``changed_to`` fields of the report object.
 
+Postal codes and cities are checked against the shipped postal register
+(:func:`~claimbridge.quality.postal.default_register`) unless a caller passes another register,
+or ``register=None`` for none.
+
 Washing is a pure function of the party, so :class:`Washer` caches it: 200,000 invoices come from
 about 40,000 debtors, and each is washed once.
 """
@@ -22,9 +26,10 @@ import pycountry
 
 from claimbridge.errors import ConfigError
 from claimbridge.quality.address import PostalRegister, wash_address
-from claimbridge.quality.email import normalize_email
+from claimbridge.quality.email import EmailResult, split_emails
 from claimbridge.quality.ids import IdKind, normalize_id
-from claimbridge.quality.phone import normalize_phone
+from claimbridge.quality.phone import PhoneResult, split_phones
+from claimbridge.quality.postal import default_register
 from claimbridge.schemas.party import Address, AddressState, Email, Party, PartyKind, Phone
 from claimbridge.schemas.quality import QualityFinding, QualityReport, Severity
 
@@ -72,44 +77,64 @@ def _wash_phones(
     washed: dict[str, Phone] = {}
     for i, phone in enumerate(phones):
         where = f"{path}[{i}]"
-        result = normalize_phone(phone.number, region=region)
-        if not result.valid:
-            findings.append(
-                _finding(where, "phone.invalid", Severity.WARNING, "not a valid phone number")
-            )
-        elif result.number != phone.number:
+        results = split_phones(phone.number, region=region)
+        if len(results) > 1:
             findings.append(
                 _finding(
                     where,
-                    "phone.normalized",
+                    "phone.split",
                     Severity.INFO,
-                    "phone number rewritten in E.164 form",
-                    original=phone.number,
-                    changed_to=result.number,
+                    f"the field held {len(results)} numbers; each is kept as its own",
                 )
             )
-        if result.assumed_country_code:
-            findings.append(
-                _finding(
-                    where,
-                    "phone.country_code_assumed",
-                    Severity.INFO,
-                    "leading digits read as a country code (no '+' was written)",
-                )
-            )
-        if result.number in washed:
-            findings.append(
-                _finding(where, "phone.duplicate", Severity.INFO, "same number as an earlier one")
-            )
-            continue
-        changed = result.number != phone.number
-        washed[result.number] = Phone(
-            number=result.number,
-            type=result.type,
-            valid=result.valid,
-            original=phone.original or (phone.number if changed else None),
-        )
+        for result in results:
+            _wash_one_phone(phone, result, where, washed, findings)
     return tuple(washed.values())
+
+
+def _wash_one_phone(
+    phone: Phone,
+    result: PhoneResult,
+    where: str,
+    washed: dict[str, Phone],
+    findings: list[QualityFinding],
+) -> None:
+    if not result.valid:
+        findings.append(
+            _finding(where, "phone.invalid", Severity.WARNING, "not a valid phone number")
+        )
+    elif result.number != phone.number:
+        findings.append(
+            _finding(
+                where,
+                "phone.normalized",
+                Severity.INFO,
+                "phone number rewritten in E.164 form",
+                original=phone.number,
+                changed_to=result.number,
+            )
+        )
+    if result.assumed_country_code:
+        findings.append(
+            _finding(
+                where,
+                "phone.country_code_assumed",
+                Severity.INFO,
+                "leading digits read as a country code (no '+' was written)",
+            )
+        )
+    if result.number in washed:
+        findings.append(
+            _finding(where, "phone.duplicate", Severity.INFO, "same number as an earlier one")
+        )
+        return
+    changed = result.number != phone.number
+    washed[result.number] = Phone(
+        number=result.number,
+        type=result.type,
+        valid=result.valid,
+        original=phone.original or (phone.number if changed else None),
+    )
 
 
 def _wash_emails(
@@ -118,43 +143,63 @@ def _wash_emails(
     washed: dict[str, Email] = {}
     for i, email in enumerate(emails):
         where = f"{path}[{i}]"
-        result = normalize_email(email.address, check_deliverability=deliverability)
-        if not result.valid:
-            findings.append(
-                _finding(where, "email.invalid", Severity.WARNING, "not a valid e-mail address")
-            )
-        elif result.address != email.address:
+        results = split_emails(email.address, check_deliverability=deliverability)
+        if len(results) > 1:
             findings.append(
                 _finding(
                     where,
-                    "email.normalized",
+                    "email.split",
                     Severity.INFO,
-                    "e-mail address normalized (domain in lower case)",
-                    original=email.address,
-                    changed_to=result.address,
+                    f"the field held {len(results)} addresses; each is kept as its own",
                 )
             )
-        if result.suggestion:
-            findings.append(
-                _finding(
-                    where,
-                    "email.possible_typo",
-                    Severity.WARNING,
-                    f"the domain looks like a misspelling of {result.suggestion}; not changed",
-                )
-            )
-        if result.address in washed:
-            findings.append(
-                _finding(where, "email.duplicate", Severity.INFO, "same address as an earlier one")
-            )
-            continue
-        changed = result.address != email.address
-        washed[result.address] = Email(
-            address=result.address,
-            valid=result.valid,
-            original=email.original or (email.address if changed else None),
-        )
+        for result in results:
+            _wash_one_email(email, result, where, washed, findings)
     return tuple(washed.values())
+
+
+def _wash_one_email(
+    email: Email,
+    result: EmailResult,
+    where: str,
+    washed: dict[str, Email],
+    findings: list[QualityFinding],
+) -> None:
+    if not result.valid:
+        findings.append(
+            _finding(where, "email.invalid", Severity.WARNING, "not a valid e-mail address")
+        )
+    elif result.address != email.address:
+        findings.append(
+            _finding(
+                where,
+                "email.normalized",
+                Severity.INFO,
+                "e-mail address normalized (packaging removed, domain in lower case)",
+                original=email.address,
+                changed_to=result.address,
+            )
+        )
+    if result.suggestion:
+        findings.append(
+            _finding(
+                where,
+                "email.possible_typo",
+                Severity.WARNING,
+                f"the domain looks like a misspelling of {result.suggestion}; not changed",
+            )
+        )
+    if result.address in washed:
+        findings.append(
+            _finding(where, "email.duplicate", Severity.INFO, "same address as an earlier one")
+        )
+        return
+    changed = result.address != email.address
+    washed[result.address] = Email(
+        address=result.address,
+        valid=result.valid,
+        original=email.original or (email.address if changed else None),
+    )
 
 
 def _wash_id(
@@ -196,7 +241,7 @@ def wash_party(
     party: Party,
     *,
     default_country: str = "NO",
-    register: PostalRegister | None = None,
+    register: PostalRegister | None = default_register(),  # noqa: B008 - shared on purpose
     check_deliverability: bool = False,
 ) -> WashResult:
     """Wash ``party``: a new Party with normalized contact data, and the quality report."""
@@ -299,7 +344,7 @@ class Washer:
         default_country: str = "NO",
         cache_size: int = 50_000,
         *,
-        register: PostalRegister | None = None,
+        register: PostalRegister | None = default_register(),  # noqa: B008 - shared on purpose
         check_deliverability: bool = False,
     ) -> None:
         self.default_country = _check_country(default_country)

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from claimbridge.quality.address import normalize_postal_code, wash_address
+from claimbridge.quality.postal import PostalCodeRegister
 from claimbridge.schemas.party import Address, AddressState
 from claimbridge.schemas.quality import Severity
 
@@ -103,28 +104,35 @@ def test_unknown_and_protected_are_info(state: AddressState, code: str, usable: 
     assert wash.usable is usable
 
 
-class TinyRegister:
-    """A real implementation of the PostalRegister protocol over a small dict."""
-
-    def __init__(self) -> None:
-        self.places = {("NO", "0150"): "OSLO"}
-
-    def lookup(self, country: str, postal_code: str) -> str | None:
-        return self.places.get((country, postal_code))
+TINY = PostalCodeRegister({"NO": {"0150": "OSLO", "1337": "SANDVIKA"}}, directory=None)
 
 
 @pytest.mark.parametrize(
-    ("code", "city", "expected"),
+    ("country", "code", "city", "expected"),
     [
-        ("0150", "Oslo", set()),
-        ("0150", "Bergen", {"address.city_mismatch"}),
-        ("9999", "Oslo", {"address.postal_code_unknown"}),
+        ("NO", "0150", "Oslo", set()),
+        ("NO", "0150", " oslo ", set()),
+        ("NO", "0150", "Bergen", {"address.city_mismatch"}),
+        ("NO", "9999", "Oslo", {"address.postal_code_unknown"}),
+        ("NO", "9999", None, {"address.postal_code_unknown"}),
+        ("SE", "114 55", "Stockholm", set()),  # a country the register does not cover
     ],
 )
-def test_register_hook(code: str, city: str, expected: set[str]) -> None:
-    address = Address(lines=("Storgata 1",), postal_code=code, city=city, country="NO")
-    wash = wash_address(address, path="a", default_country="NO", register=TinyRegister())
+def test_register_hook(country: str, code: str, city: str | None, expected: set[str]) -> None:
+    address = Address(lines=("Storgata 1",), postal_code=code, city=city, country=country)
+    wash = wash_address(address, path="a", default_country="NO", register=TINY)
     assert codes(wash) == expected
+    assert wash.address.city == (city.strip() if city else None)  # never changed
+
+
+def test_city_mismatch_names_the_register_city_and_keeps_the_ledger_one() -> None:
+    address = Address(lines=("Storgata 1",), postal_code="1337", city="Bærum", country="NO")
+    (finding,) = wash_address(address, path="a", default_country="NO", register=TINY).findings
+    assert finding.severity is Severity.WARNING
+    assert "SANDVIKA" in finding.message
+    assert "Bærum" not in finding.message
+    assert finding.original == "Bærum"
+    assert finding.changed_to is None
 
 
 @given(st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=4), st.text(max_size=10))

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from claimbridge.quality.phone import normalize_phone
+from claimbridge.quality.phone import normalize_phone, split_phones
 from claimbridge.schemas.party import PhoneType
 
 
@@ -64,3 +64,35 @@ def test_norwegian_mobiles_round_trip(n: int, first: str) -> None:
     assert result.valid
     assert result.number == f"+47{national}"
     assert normalize_phone(result.number, region="SE").number == result.number
+
+
+@pytest.mark.parametrize(
+    ("raw", "numbers"),
+    [
+        ("912 34 567 / 22 12 34 56", ["+4791234567", "+4722123456"]),
+        ("91234567, 22123456", ["+4791234567", "+4722123456"]),
+        ("mob 912 34 567 jobb 22 12 34 56", ["+4791234567", "+4722123456"]),
+        ("91234567 (mobil)", ["+4791234567"]),
+        ("+47 (0)22 12 34 56", ["+4722123456"]),
+        ("912 34 567", ["+4791234567"]),
+        ("ukjent", ["ukjent"]),
+    ],
+)
+def test_split_phones(raw: str, numbers: list[str]) -> None:
+    assert [r.number for r in split_phones(raw, region="NO")] == numbers
+
+
+@given(st.text(max_size=140), st.sampled_from(["NO", "SE", "ZZ"]))
+def test_split_never_raises_and_each_part_is_stable(raw: str, region: str) -> None:
+    for part in split_phones(raw, region=region):
+        assert split_phones(part.number, region=region) == (part,)
+
+
+@given(
+    st.integers(min_value=0, max_value=9_999_999),
+    st.integers(min_value=0, max_value=999_999),
+    st.sampled_from([" / ", ", ", "; ", " og "]),
+)
+def test_two_valid_numbers_in_one_field_both_survive(mobile: int, fixed: int, sep: str) -> None:
+    a, b = f"9{mobile:07d}", f"22{fixed:06d}"
+    assert [r.number for r in split_phones(a + sep + b)] == [f"+47{a}", f"+47{b}"]
