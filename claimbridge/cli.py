@@ -421,17 +421,27 @@ def cases() -> None:
 @click.option("--pipeline", "-p")
 @click.option("--status", "statuses", multiple=True, help="Only cases in this status.")
 @click.option("--held", is_flag=True, help="Claims held for a person (quality, disputes…).")
+@click.option(
+    "--limitation", is_flag=True, help="Claims not handed over whose limitation date is near."
+)
 @click.option("--limit", default=200, show_default=True)
 @pass_ctx
 def cases_list(
-    obj: Ctx, pipeline: str | None, statuses: tuple[str, ...], held: bool, limit: int
+    obj: Ctx,
+    pipeline: str | None,
+    statuses: tuple[str, ...],
+    held: bool,
+    limitation: bool,
+    limit: int,
 ) -> None:
     """List cases (or held claims)."""
     from claimbridge import build, output
 
     store = build.open_store(obj.load())
     try:
-        if held:
+        if limitation:
+            output.print_held(store.limitation_claims(pipeline, limit), as_json=obj.json)
+        elif held:
             output.print_held(store.held_claims(pipeline, limit), as_json=obj.json)
         else:
             output.print_cases(store.list_cases(pipeline, statuses or None, limit), obj.json)
@@ -549,6 +559,31 @@ def quarantine(obj: Ctx, pipeline: str | None, include_resolved: bool) -> None:
         output.print_quarantine(rows, obj.json)
     finally:
         store.close()
+
+
+@cli.group()
+def postal() -> None:
+    """The postal registers that addresses are checked against."""
+
+
+@postal.command("refresh")
+@click.argument("country", type=click.Choice(["NO", "SE", "DK"], case_sensitive=False))
+@click.option("--url", help="Where to download from (default: the register's publisher).")
+@pass_ctx
+def postal_refresh(obj: Ctx, country: str, url: str | None) -> None:
+    """Download COUNTRY's postal register and replace the shipped copy atomically."""
+    from claimbridge.quality.postal import BRING_URL, refresh_register
+
+    country = country.upper()
+    if url is None:
+        if country != "NO":
+            raise UsageError(f"name the {country} register's download address with --url")
+        url = BRING_URL
+    result = refresh_register(country, url)
+    if obj.json:
+        _echo_json({"country": result.country, "path": str(result.path), "entries": result.entries})
+    else:
+        click.echo(f"{result.country}: {result.entries} postal codes written to {result.path}")
 
 
 # --- inspect, sandbox, demo ---------------------------------------------------------------

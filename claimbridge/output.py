@@ -38,6 +38,7 @@ def print_sync_stats(stats: SyncStats) -> None:
         ("waiting (not due yet)", stats.waiting),
         ("held for a person", stats.held),
         ("pending approval", stats.pending_approval),
+        ("limitation date near", stats.limitation_near),
         ("already handed over", stats.already_handed_over),
         ("quarantined records", stats.quarantined),
         ("rejected by the agency", stats.rejected),
@@ -92,7 +93,14 @@ def print_held(rows: Sequence[Any], as_json: bool) -> None:
     if as_json:
         for row in rows:
             decision = Decision.model_validate_json(row.decision)
-            _json({"invoice": row.invoice_number, "why": decision.explain()})
+            _json(
+                {
+                    "invoice": row.invoice_number,
+                    "due_date": row.due_date,
+                    "limitation_on": row.limitation_on,
+                    "why": decision.explain(),
+                }
+            )
         return
     table = Table("invoice", "due", "principal", "what to fix")
     for row in rows:

@@ -78,6 +78,7 @@ class SyncStats:
     waiting: int = 0
     held: int = 0
     pending_approval: int = 0
+    limitation_near: int = 0  # decided claims whose limitation date is near (sent or not)
     already_handed_over: int = 0
     cases_queued: int = 0
     claims_queued: int = 0
@@ -387,6 +388,8 @@ class _Run:
             debtor_holds=debtor.holds,
         )
         self._count(decision)
+        if _limitation_on(decision) is not None:
+            self.stats.limitation_near += 1
         return decision
 
     def _count(self, decision: Decision) -> None:
@@ -422,6 +425,7 @@ class _Run:
             "decision": decision.model_dump_json(),
             "decided_on": self.today,
             "review_on": _review_on(decision),
+            "limitation_on": _limitation_on(decision),
             "case_key": None,
             "handed_over_on": None,
             "status": "open",
@@ -468,6 +472,10 @@ def _review_on(decision: Decision) -> dt.date | None:
         return None
     ends = [r.until for r in decision.reasons if r.until is not None]
     return max(ends) if ends else None
+
+
+def _limitation_on(decision: Decision) -> dt.date | None:
+    return next((w.until for w in decision.warnings if w.code == "limitation_near"), None)
 
 
 def _quarantine_row(

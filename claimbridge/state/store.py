@@ -458,10 +458,24 @@ class StateStore:
             return list(conn.execute(query))
 
     def held_claims(self, pipeline: str | None = None, limit: int = 1000) -> list[Row[Any]]:
+        """Claims that need a person, those nearest their limitation date first."""
         query = (
             select(claims)
             .where(claims.c.outcome.in_(["hold", "pending_approval"]), claims.c.case_key.is_(None))
-            .order_by(claims.c.due_date)
+            .order_by(claims.c.limitation_on.is_(None), claims.c.limitation_on, claims.c.due_date)
+            .limit(limit)
+        )
+        if pipeline:
+            query = query.where(claims.c.pipeline == pipeline)
+        with read_connection(self.engine) as conn:
+            return list(conn.execute(query))
+
+    def limitation_claims(self, pipeline: str | None = None, limit: int = 1000) -> list[Row[Any]]:
+        """Claims not yet handed over whose limitation date is near, nearest first."""
+        query = (
+            select(claims)
+            .where(claims.c.limitation_on.is_not(None), claims.c.case_key.is_(None))
+            .order_by(claims.c.limitation_on, claims.c.due_date)
             .limit(limit)
         )
         if pipeline:

@@ -92,6 +92,7 @@ claims = Table(
     Column("decision", Text, nullable=False),  # Decision JSON: reasons in plain words, no PII
     Column("decided_on", Date, nullable=False),
     Column("review_on", Date, nullable=True),  # a waiting claim: decide again on this day
+    Column("limitation_on", Date, nullable=True),  # set when the limitation date is near
     Column("approved_on", Date, nullable=True),  # approved for hand-over by a person
     Column("approved_by", String(120), nullable=True),
     Column("case_key", String(40), nullable=True),
@@ -103,6 +104,7 @@ claims = Table(
     Index(None, "pipeline", "debtor_key"),
     Index(None, "pipeline", "kid"),
     Index(None, "pipeline", "review_on"),
+    Index(None, "pipeline", "limitation_on"),
 )
 
 cases = Table(

@@ -253,3 +253,28 @@ def test_registry_enrichment_holds_bankrupt_debtors_and_survives_an_outage(
         spec.close()
     plain = sync(_spec(ledger, ScriptedAgency()), _store(tmp_path / "plain"), today=TODAY)
     assert down.cases_sent == plain.cases_sent
+
+
+def test_claims_near_limitation_are_flagged_and_listed_first(ledger: Path, tmp_path: Path) -> None:
+    rows = list(csv.DictReader((ledger / "invoices.csv").open(encoding="utf-8")))
+    old = rows[0]
+    old.update(
+        invoice_date="2023-11-01",
+        due_date="2023-12-15",  # limitation (3 years in NO) 2026-12-15: 22 days away
+        reminder1_date="",
+        reminder1_fee="",
+        reminder2_date="",
+        reminder2_fee="",
+        on_hold="true",
+    )
+    with (ledger / "invoices.csv").open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    store = _store(tmp_path)
+    stats = sync(_spec(ledger, ScriptedAgency()), store, today=TODAY)
+    assert stats.limitation_near >= 1
+    [near] = store.limitation_claims("main")
+    assert near.invoice_number == old["invoice_number"]
+    assert near.limitation_on == dt.date(2026, 12, 15)
+    assert store.held_claims("main")[0].invoice_number == old["invoice_number"]

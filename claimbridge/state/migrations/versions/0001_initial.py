@@ -75,6 +75,7 @@ def upgrade() -> None:
     sa.Column('decision', sa.Text(), nullable=False),
     sa.Column('decided_on', sa.Date(), nullable=False),
     sa.Column('review_on', sa.Date(), nullable=True),
+    sa.Column('limitation_on', sa.Date(), nullable=True),
     sa.Column('approved_on', sa.Date(), nullable=True),
     sa.Column('approved_by', sa.String(length=120), nullable=True),
     sa.Column('case_key', sa.String(length=40), nullable=True),
@@ -88,6 +89,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_claims_pipeline_case_key'), ['pipeline', 'case_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_claims_pipeline_debtor_key'), ['pipeline', 'debtor_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_claims_pipeline_kid'), ['pipeline', 'kid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_claims_pipeline_limitation_on'), ['pipeline', 'limitation_on'], unique=False)
         batch_op.create_index(batch_op.f('ix_claims_pipeline_review_on'), ['pipeline', 'review_on'], unique=False)
 
     op.create_table('cursors',
@@ -276,6 +278,7 @@ def downgrade() -> None:
     op.drop_table('cursors')
     with op.batch_alter_table('claims', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_claims_pipeline_review_on'))
+        batch_op.drop_index(batch_op.f('ix_claims_pipeline_limitation_on'))
         batch_op.drop_index(batch_op.f('ix_claims_pipeline_kid'))
         batch_op.drop_index(batch_op.f('ix_claims_pipeline_debtor_key'))
         batch_op.drop_index(batch_op.f('ix_claims_pipeline_case_key'))
