@@ -52,7 +52,9 @@ class ConversionError(ValueError):
 def _show(value: object, limit: int = 24) -> str:
     """A short, quoted rendering of a date or amount value for an error reason."""
     text = str(value)
-    return repr(text if len(text) <= limit else text[:limit] + "…")
+    text = text if len(text) <= limit else text[:limit] + "…"
+    # Unprintable characters would come out as long escapes (and are no use in a log line).
+    return repr("".join(c if c.isprintable() else "?" for c in text))
 
 
 def _text(value: Any, what: str) -> str:
@@ -67,10 +69,16 @@ def _text(value: Any, what: str) -> str:
 
 _DOTTED_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
 _COMPACT_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
+_from_iso = dt.date.fromisoformat
 
 
 def _to_date(value: Any) -> dt.date:
     """ISO ``2026-03-31``, Nordic ``31.03.2026`` or compact ``20260331``; nothing else."""
+    if type(value) is str and len(value) == 10 and value[4] == "-":
+        try:  # the common case first: an unpadded ISO date
+            return _from_iso(value)
+        except ValueError:
+            pass  # the careful path below gives the reason
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -124,6 +132,8 @@ def _datetime_factory(fmt: str | None) -> Converter:
 # --- numbers ------------------------------------------------------------------------------
 
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+_PLAIN_AMOUNT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]{1,2})?").fullmatch
+_PLAIN_INTEGER = re.compile(r"[+-]?[0-9]+").fullmatch
 _GROUPED = re.compile(r"[+-]?\d+(?:[.,]\d+)*")
 _SPACES = str.maketrans("", "", " \u00a0\u202f\u2009'")
 _SPACE_GROUPED = re.compile(r"[+-]?\d{1,3}(?:[ \u00a0\u202f\u2009']\d{3})+(?:[.,]\d+)?")
@@ -191,7 +201,13 @@ def _decimal_factory(sep: str | None) -> Converter:
     if sep not in (None, ",", "."):
         raise ValueError("decimal separator must be ',' or '.'")
 
+    # Text that is plainly a number whatever the separator setting: digits with at most two
+    # decimals after a '.' (never a thousands group), or, with ',' as the separator, digits only.
+    plain = _PLAIN_INTEGER if sep == "," else _PLAIN_AMOUNT
+
     def convert(value: Any) -> Decimal:
+        if type(value) is str and len(value) <= MAX_NUMBER_LENGTH and plain(value):
+            return Decimal(value)
         if isinstance(value, Decimal):
             if not value.is_finite():
                 raise ConversionError("amount must be a finite number")

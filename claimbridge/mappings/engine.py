@@ -21,9 +21,10 @@ constants alone do not make a group, so an absent second reminder yields no remi
 marked ``weak = true`` counts like a constant: it describes its group (an address's country)
 but does not make the group exist on its own.
 
-Each field is compiled once into a closure, so applying a mapping is a few function calls per
-field. A broken mapping file raises ``MappingError`` naming the file and field; a record that
-fails raises ``RecordError`` with every field's reason, never just the first.
+A mapping file is compiled once into one generated Python function (``Mapping.source`` shows
+it), so applying a mapping costs one call plus a few inline tests per field. A broken mapping
+file raises ``MappingError`` naming the file and field; a record that fails raises
+``RecordError`` with every field's reason, never just the first.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import jmespath
@@ -62,6 +64,7 @@ _STEP = re.compile(r"([A-Za-z_][A-Za-z0-9_\-]*)((?:\[\d+\])*)")
 _INDEX = re.compile(r"\[(\d+)\]")
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+_NO_VARIABLES: Vars = MappingProxyType({})
 
 
 # --- paths --------------------------------------------------------------------------------
@@ -149,24 +152,23 @@ def compile_path(path: str) -> Getter:
 
 # --- compiling one field ------------------------------------------------------------------
 
-
-def _is_blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+# Where a field's value comes from: ("key", name) one field of the record, ("path", getter) a
+# nested path, ("var", name) a caller's variable, ("expr", JMESPath), ("const", value).
+_Source = tuple[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class _FieldSpec:
     target: str
-    getter: Callable[[Any, Vars], Any]
+    sources: tuple[_Source, ...]  # alternatives: the first present one wins
     chain: tuple[Converter, ...]
     default: Any
     required: bool
     is_const: bool
-    plain: Getter | None  # the record getter when the source is one plain path (fast path)
 
 
 class _Compiler:
-    """Turns the ``[fields]`` table into builders, raising MappingError with file and field."""
+    """Checks the ``[fields]`` entries, raising MappingError with file and field."""
 
     def __init__(self, label: str) -> None:
         self.label = label
@@ -174,47 +176,36 @@ class _Compiler:
     def fail(self, field: str, message: str) -> MappingError:
         return MappingError(message, mapping=self.label, field=field)
 
-    def source_getter(self, target: str, spec: dict[str, Any]) -> Callable[[Any, Vars], Any]:
+    def sources(self, target: str, spec: dict[str, Any]) -> tuple[_Source, ...]:
         chosen = [k for k in _SOURCE_KEYS if k in spec]
         if len(chosen) != 1:
             raise self.fail(target, "needs exactly one of 'path', 'expr' or 'const'")
         kind = chosen[0]
         if kind == "const":
-            value = spec["const"]
-            return lambda record, variables: value
+            return (("const", spec["const"]),)
         if kind == "expr":
             try:
-                compiled = jmespath.compile(str(spec["expr"]))
+                return (("expr", jmespath.compile(str(spec["expr"]))),)
             except JMESPathError as exc:
                 raise self.fail(target, f"bad JMESPath expression: {exc}") from None
-            return lambda record, variables: compiled.search(record)
         paths = spec["path"] if isinstance(spec["path"], list) else [spec["path"]]
         if not paths or not all(isinstance(p, str) for p in paths):
             raise self.fail(target, "'path' must be a string or a list of strings")
-        getters = [self.one_path(target, p) for p in paths]
-        if len(getters) == 1:
-            return getters[0]
+        return tuple(self.one_path(target, p) for p in paths)
 
-        def coalesce(record: Any, variables: Vars) -> Any:
-            for get in getters:
-                value = get(record, variables)
-                if not _is_blank(value):
-                    return value
-            return None
-
-        return coalesce
-
-    def one_path(self, target: str, path: str) -> Callable[[Any, Vars], Any]:
+    def one_path(self, target: str, path: str) -> _Source:
         if path.startswith("$"):
             name = path[1:]
             if not name.isidentifier():
                 raise self.fail(target, f"bad variable name {path!r}")
-            return lambda record, variables: variables.get(name)
+            return ("var", name)
         try:
-            get = compile_path(path)
+            steps = parse_path(path)
         except ValueError as exc:
             raise self.fail(target, str(exc)) from None
-        return lambda record, variables: get(record)
+        if len(steps) == 1:
+            return ("key", steps[0])
+        return ("path", compile_path(path))
 
     def chain(self, target: str, convert: Any) -> tuple[Converter, ...]:
         names = convert if isinstance(convert, list) else [convert]
@@ -244,55 +235,12 @@ class _Compiler:
             raise self.fail(target, "'weak' must be true or false")
         return _FieldSpec(
             target=target,
-            getter=self.source_getter(target, spec),
+            sources=self.sources(target, spec),
             chain=self.chain(target, spec.get("convert", [])),
             default=spec.get("default"),
             required=required,
             is_const="const" in spec or spec.get("weak", False),
-            plain=self.plain_getter(spec),
         )
-
-    def plain_getter(self, spec: dict[str, Any]) -> Getter | None:
-        path = spec.get("path")
-        if isinstance(path, str) and not path.startswith("$"):
-            return compile_path(path)
-        return None
-
-
-def _leaf(spec: _FieldSpec) -> Builder:
-    get, chain, default, required, target = (
-        spec.getter,
-        spec.chain,
-        spec.default,
-        spec.required,
-        spec.target,
-    )
-    plain = spec.plain
-
-    def build(record: Any, variables: Vars, reasons: list[str]) -> Any:
-        value = plain(record) if plain is not None else get(record, variables)
-        if value is None or (type(value) is str and not value.strip()):
-            if default is None:
-                if required:
-                    reasons.append(f"{target}: missing (required)")
-                return None
-            value = default
-        if chain:
-            try:
-                for convert in chain:
-                    value = convert(value)
-                    if value is None:
-                        return None
-            except ConversionError as exc:
-                reasons.append(f"{target}: {exc.reason}")
-                return None
-            if type(value) is str and not value.strip():
-                if required:
-                    reasons.append(f"{target}: missing (required)")
-                return None
-        return value
-
-    return build
 
 
 # --- the output tree ----------------------------------------------------------------------
@@ -304,43 +252,161 @@ class _Node:
 
     children: dict[str | int, _Node | _FieldSpec]
 
-    def builder(self) -> Builder:
-        keys = list(self.children)
-        is_list = bool(keys) and isinstance(keys[0], int)
-        parts: list[tuple[str | int, Builder, bool]] = []
-        for key in sorted(keys, key=lambda k: (isinstance(k, str), k)) if is_list else keys:
-            child = self.children[key]
+    @property
+    def is_list(self) -> bool:
+        return bool(self.children) and isinstance(next(iter(self.children)), int)
+
+    def ordered(self) -> list[tuple[str | int, _Node | _FieldSpec]]:
+        if self.is_list:
+            return sorted(self.children.items(), key=lambda item: item[0])
+        return list(self.children.items())
+
+
+def _reader(record: Any) -> Callable[[str], Any]:
+    """``get(name)`` for a record that is not a plain dict (a mapping, an object, or neither)."""
+    access = _ACCESS.get(type(record))
+    if access is None:
+        access = _access(type(record))
+    if access == _BY_KEY:
+        return record.get  # type: ignore[no-any-return]
+    if access == _BY_ATTRIBUTE:
+        return lambda key: getattr(record, key, None)
+    return lambda key: None
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+_BLANK = "value is None or (type(value) is str and not value.strip())"
+_BLANK_ALTERNATIVE = "value is None or (isinstance(value, str) and not value.strip())"
+
+
+class _Generator:
+    """Writes one Python function for a whole mapping, as dataclasses and attrs do for
+    ``__init__``: one call per record instead of a few closure calls per field.
+
+    Only the mapping file's validated names reach the source text, as ``repr`` literals (target
+    keys and variable names) and comments (target paths); every other value — converters,
+    getters, defaults, constants, reasons — is bound in the function's namespace by a generated
+    name. Nothing from a record is ever part of the source.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.namespace: dict[str, Any] = {"ConversionError": ConversionError, "_reader": _reader}
+        self.count = 0
+
+    def fresh(self, prefix: str) -> str:
+        self.count += 1
+        return f"{prefix}{self.count}"
+
+    def bind(self, prefix: str, value: Any) -> str:
+        name = self.fresh(f"_{prefix}")
+        self.namespace[name] = value
+        return name
+
+    def emit(self, indent: int, line: str) -> None:
+        self.lines.append("    " * indent + line)
+
+    def function(self, root: _Node) -> str:
+        self.emit(0, "def apply(record, variables, reasons):")
+        self.emit(1, "get = record.get if type(record) is dict else _reader(record)")
+        out, real = self.group(root, 1)
+        self.emit(1, f"return {out} if {real} else {{}}")
+        return "\n".join(self.lines) + "\n"
+
+    def group(self, node: _Node, indent: int) -> tuple[str, str]:
+        """Emit one output group; return its variable and the test for "it got a value"."""
+        is_list = node.is_list
+        out = self.fresh("items" if is_list else "group")
+        real = out if is_list else self.fresh("real")
+        self.emit(indent, f"{out} = []" if is_list else f"{out} = {{}}")
+        if not is_list:
+            self.emit(indent, f"{real} = False")
+        for key, child in node.ordered():
             if isinstance(child, _Node):
-                parts.append((key, child.builder(), False))
+                value, present = self.group(child, indent)
+                makes_real = True
             else:
-                parts.append((key, _leaf(child), child.is_const))
-        return _list_builder(parts) if is_list else _dict_builder(parts)
+                self.leaf(child, indent)
+                value, present, makes_real = "value", "value is not None", not child.is_const
+                if is_list and child.is_const:
+                    continue  # a constant alone never makes a list entry
+            self.emit(indent, f"if {present}:")
+            if is_list:
+                self.emit(indent + 1, f"{out}.append({value})")
+            else:
+                self.emit(indent + 1, f"{out}[{key!r}] = {value}")
+                if makes_real:
+                    self.emit(indent + 1, f"{real} = True")
+        return out, real
+
+    def source(self, source: _Source) -> str:
+        kind, what = source
+        if kind == "key":
+            return f"get({what!r})"
+        if kind == "var":
+            return f"variables.get({what!r})"
+        if kind == "path":
+            return f"{self.bind('path', what)}(record)"
+        if kind == "expr":
+            return f"{self.bind('expr', what)}.search(record)"
+        return self.bind("const", what)
+
+    def leaf(self, spec: _FieldSpec, indent: int) -> None:
+        """Emit the code that leaves one field's final value (or None) in ``value``."""
+        self.emit(indent, f"# {spec.target}")
+        first, *alternatives = spec.sources
+        self.emit(indent, f"value = {self.source(first)}")
+        for alternative in alternatives:
+            self.emit(indent, f"if {_BLANK_ALTERNATIVE}:")
+            self.emit(indent + 1, f"value = {self.source(alternative)}")
+        if alternatives:
+            self.emit(indent, f"if {_BLANK_ALTERNATIVE}:")
+            self.emit(indent + 1, "value = None")
+        missing = (
+            self.bind("missing", f"{spec.target}: missing (required)") if spec.required else ""
+        )
+        if first[0] == "const" and not alternatives and not _is_blank(first[1]):
+            pass  # a constant is always present
+        elif spec.default is None:
+            self.emit(indent, f"if {_BLANK}:")
+            if spec.required:
+                self.emit(indent + 1, f"reasons.append({missing})")
+            self.emit(indent + 1, "value = None")
+        else:
+            self.emit(indent, f"if {_BLANK}:")
+            self.emit(indent + 1, f"value = {self.bind('default', spec.default)}")
+        if not spec.chain:
+            return
+        first_convert, *more = (self.bind("convert", c) for c in spec.chain)
+        self.emit(indent, "if value is not None:")
+        self.emit(indent + 1, "try:")
+        self.emit(indent + 2, f"value = {first_convert}(value)")
+        for convert in more:
+            self.emit(indent + 2, "if value is not None:")
+            self.emit(indent + 3, f"value = {convert}(value)")
+        self.emit(indent + 1, "except ConversionError as exc:")
+        self.emit(
+            indent + 2, f"reasons.append({self.bind('field', spec.target + ': ')} + exc.reason)"
+        )
+        self.emit(indent + 2, "value = None")
+        self.emit(indent + 1, "else:")
+        self.emit(indent + 2, "if type(value) is str and not value.strip():")
+        if spec.required:
+            self.emit(indent + 3, f"reasons.append({missing})")
+        self.emit(indent + 3, "value = None")
 
 
-def _dict_builder(parts: list[tuple[str | int, Builder, bool]]) -> Builder:
-    def build(record: Any, variables: Vars, reasons: list[str]) -> Any:
-        out: dict[str | int, Any] = {}
-        real = False
-        for key, child, is_const in parts:
-            value = child(record, variables, reasons)
-            if value is not None:
-                out[key] = value
-                real = real or not is_const
-        return out if real else None
-
-    return build
-
-
-def _list_builder(parts: list[tuple[str | int, Builder, bool]]) -> Builder:
-    def build(record: Any, variables: Vars, reasons: list[str]) -> Any:
-        out = []
-        for _, child, is_const in parts:
-            value = child(record, variables, reasons)
-            if value is not None and not is_const:
-                out.append(value)
-        return out or None
-
-    return build
+def _generate(root: _Node, label: str) -> tuple[Builder, str]:
+    """The mapping's function and its source text (kept for ``Mapping.source``)."""
+    generator = _Generator()
+    source = generator.function(root)
+    code = compile(source, f"<mapping {label}>", "exec")
+    exec(code, generator.namespace)  # noqa: S102 - source built only from validated names
+    build: Builder = generator.namespace["apply"]
+    return build, source
 
 
 def _is_spec(value: Any) -> bool:
@@ -384,11 +450,14 @@ def _insert(root: _Node, steps: tuple[str | int, ...], spec: _FieldSpec) -> None
 class Mapping:
     """A compiled mapping file. Build with :func:`load_mapping`; apply to many records."""
 
-    def __init__(self, name: str, target: str, version: int, root: Builder, label: str) -> None:
+    def __init__(
+        self, name: str, target: str, version: int, root: Builder, label: str, source: str = ""
+    ) -> None:
         self.name = name
         self.target = target
         self.version = version
         self.label = label
+        self.source = source  # the generated function's text, for reading and debugging
         self._root = root
 
     def __repr__(self) -> str:
@@ -403,10 +472,10 @@ class Mapping:
     ) -> dict[str, Any]:
         """Map one record; ``RecordError`` with every field's reason if any field failed."""
         reasons: list[str] = []
-        out = self._root(record, variables or {}, reasons)
+        out: dict[str, Any] = self._root(record, variables or _NO_VARIABLES, reasons)
         if reasons:
             raise RecordError(reasons, location=location)
-        return out or {}
+        return out
 
     @classmethod
     def from_toml(cls, text: str, label: str) -> Mapping:
@@ -445,12 +514,8 @@ class Mapping:
                 _insert(root, steps, compiler.field(dotted, raw))
             except ValueError as exc:
                 raise compiler.fail(dotted, str(exc)) from None
-        build = root.builder()
-
-        def top(record: Any, variables: Vars, reasons: list[str]) -> Any:
-            return build(record, variables, reasons) or {}
-
-        return cls(name, str(target), version, top, label)
+        build, source = _generate(root, label)
+        return cls(name, str(target), version, build, label, source)
 
 
 def _model_fields(target: str) -> frozenset[str] | None:
@@ -516,10 +581,10 @@ def to_model(
     record_id: str = "",
 ) -> ModelT:
     """Map and validate one record; any failure is one ``RecordError`` with all reasons."""
-    try:
-        data = mapping.apply(record, variables)
-    except RecordError as exc:
-        raise RecordError(exc.reasons, location=location, record_id=record_id) from None
+    reasons: list[str] = []
+    data = mapping._root(record, variables or _NO_VARIABLES, reasons)
+    if reasons:
+        raise RecordError(reasons, location=location, record_id=record_id)
     try:
         return model_cls.model_validate(data)
     except ValidationError as exc:

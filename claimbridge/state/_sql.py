@@ -35,9 +35,44 @@ def upsert(
         )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-    conn.execute(stmt, list(rows))
+    executemany(conn, stmt, table, rows)
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(insert_for(conn, table).on_conflict_do_nothing(), list(rows))
+        executemany(conn, insert_for(conn, table).on_conflict_do_nothing(), table, rows)
+
+
+BULK_THRESHOLD = 32
+
+
+def executemany(conn: Connection, stmt: Any, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``conn.execute(stmt, rows)``, minus SQLAlchemy's per-row parameter building on SQLite.
+
+    The statement is compiled once for the batch and each value goes through the column type's
+    own bind processor, so what is stored is exactly what ``conn.execute`` would store; only
+    the generic per-row machinery (a measurable share of a 200,000-invoice run) is skipped.
+    PostgreSQL and small batches take the ordinary path.
+    """
+    if conn.dialect.name != "sqlite" or len(rows) < BULK_THRESHOLD:
+        conn.execute(stmt, list(rows))
+        return
+    keys = list(rows[0])
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=keys)
+    order = list(compiled.positiontup or ())
+    if any(name not in table.c for name in order) or set(order) - set(keys):
+        conn.execute(stmt, list(rows))  # a shape this fast path does not cover
+        return
+    processors = [
+        table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for name in order
+    ]
+    plan = list(zip(order, processors, strict=True))
+
+    def bind(row: dict[str, Any]) -> tuple[Any, ...]:
+        values = []
+        for name, process in plan:
+            value = row.get(name)
+            values.append(process(value) if process is not None and value is not None else value)
+        return tuple(values)
+
+    conn.exec_driver_sql(compiled.string, [bind(row) for row in rows])

@@ -13,6 +13,7 @@ columns or XML elements.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import tomllib
@@ -233,6 +234,21 @@ class SourceHarness(ABC):
         one, holding the whole ledger already, does not.
         """
 
+    def serving(self) -> contextlib.AbstractContextManager[object]:
+        """What the source talks to, held for the duration of one check.
+
+        File sources need nothing; an API source's harness returns a context that installs
+        its fake (e.g. a ``responses`` mock) so every read, check and fetch reaches it.
+        """
+        return contextlib.nullcontext()
+
+    def planted_key(self, index: int) -> str:
+        """The primary key of the ``index``-th planted record, in the connector's key format.
+
+        Override where keys have a fixed shape (an API's integer ids).
+        """
+        return f"BAD{index}"
+
     def changed_keys(self, invoices: Sequence[FakeInvoice]) -> dict[str, set[str]]:
         """Stream name → the keys whose raw records change when ``invoices`` change."""
         return {"invoices": {invoice.number for invoice in invoices}}
@@ -267,7 +283,8 @@ class SourceHarness(ABC):
 
     def add_malformed_record(self) -> Planted:
         index = len(self.ledger.malformed) + 1
-        planted = Planted(self.malformed_stream, f"BAD{index}", personal_data(index), index)
+        key = self.planted_key(index)
+        planted = Planted(self.malformed_stream, key, personal_data(index), index)
         self.ledger.malformed.append(planted)
         self.write()
         return planted
@@ -659,8 +676,10 @@ class SourceContract:
     harness_class: ClassVar[type[SourceHarness]]
 
     @pytest.fixture
-    def harness(self, tmp_path: Path) -> SourceHarness:
-        return self.harness_class(tmp_path / "ledger")
+    def harness(self, tmp_path: Path) -> Iterator[SourceHarness]:
+        harness = self.harness_class(tmp_path / "ledger")
+        with harness.serving():
+            yield harness
 
     def test_unique_primary_keys(self, harness: SourceHarness) -> None:
         check_unique_primary_keys(harness)

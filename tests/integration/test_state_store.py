@@ -221,3 +221,50 @@ def test_staging_is_cleared(store: StateStore) -> None:
 def test_unreachable_database_is_a_state_error(tmp_path: Path) -> None:
     with pytest.raises(StateError):
         StateStore.open("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_bulk_path_stores_exactly_what_the_ordinary_path_stores(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from claimbridge.state._sql import BULK_THRESHOLD, insert_for
+    from claimbridge.state.tables import claims
+
+    def rows(prefix: str) -> list[dict[str, object]]:
+        return [
+            {
+                "pipeline": "p",
+                "invoice_number": f"{i:05d}",
+                "source_system": "files",
+                "source_company": "",
+                "source_record_id": f"{prefix}{i}",
+                "debtor_id": "c1",
+                "debtor_key": "NO:1",
+                "currency": "NOK",
+                "original_amount": Decimal("1234567.89") + i,
+                "remaining_principal": Decimal("0.10"),
+                "invoice_date": dt.date(2024, 2, 29),
+                "due_date": dt.date(2024, 3, 14),
+                "kid": None if i % 2 else "1234",
+                "outcome": "wait",
+                "decision": "{}",
+                "decided_on": dt.date(2026, 11, 23),
+                "status": "open",
+                "run_id": "r",
+                "updated_at": dt.datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=dt.UTC),
+            }
+            for i in range(BULK_THRESHOLD * 2)
+        ]
+
+    fast = StateStore.open(f"sqlite:///{tmp_path / 'fast.db'}")
+    slow = StateStore.open(f"sqlite:///{tmp_path / 'slow.db'}")
+    with fast.begin() as conn:
+        fast.upsert_claims(conn, rows("x"))
+    with slow.begin() as conn:
+        conn.execute(insert_for(conn, claims), rows("x"))  # SQLAlchemy's own path
+    query = select(claims).order_by(claims.c.invoice_number)
+    with fast.engine.connect() as a, slow.engine.connect() as b:
+        assert list(a.execute(query)) == list(b.execute(query))
+        raw = "select original_amount, invoice_date, updated_at from claims order by 1"
+        assert list(a.exec_driver_sql(raw)) == list(b.exec_driver_sql(raw))
+    fast.close()
+    slow.close()

@@ -232,3 +232,49 @@ def test_decimal_round_trips_in_every_accepted_form(value: Decimal) -> None:
     assert convert("decimal", plain.replace(".", ",")) == value
     assert convert("decimal", f"{value:,.2f}") == value
     assert convert("decimal", f"{value:,.2f}".replace(",", " ").replace(".", ",")) == value
+
+
+class _Text(str):
+    """A str subclass: the converters' exact-``str`` fast paths never take it, so it shows what
+    the careful parsers say about the same text."""
+
+    __slots__ = ()
+
+
+def _outcome(spec: str, value: object) -> object:
+    try:
+        return convert(spec, value)
+    except ConversionError as exc:
+        return ("refused", exc.reason)
+
+
+NUMBERISH = st.text(alphabet="0123456789.,+- \u00a0e", max_size=24) | st.from_regex(
+    r"\A[+-]?[0-9]{1,70}(\.[0-9]{1,4})?\Z"
+)
+
+
+@pytest.mark.parametrize("spec", ["decimal", "decimal:.", "decimal:,"])
+@given(text=NUMBERISH)
+def test_decimal_fast_path_agrees_with_the_careful_parser(spec: str, text: str) -> None:
+    assert _outcome(spec, text) == _outcome(spec, _Text(text))
+
+
+DATEISH = st.text(alphabet="0123456789-.W ", max_size=12) | st.dates().map(str)
+
+
+@given(text=DATEISH)
+def test_date_fast_path_agrees_with_the_careful_parser(text: str) -> None:
+    assert _outcome("date", text) == _outcome("date", _Text(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1931.32", "1931.32"), ("-5", "-5"), ("+7.5", "7.5"), ("0.05", "0.05")],
+)
+def test_plain_amounts_take_the_fast_path(text: str, expected: str) -> None:
+    assert convert("decimal", text) == Decimal(expected)
+
+
+def test_over_long_plain_numbers_are_still_refused() -> None:
+    with pytest.raises(ConversionError, match="too long"):
+        convert("decimal", "1" * 65)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import os
@@ -11,8 +12,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from claimbridge.connectors.agencies.file_drop import (
+    CsvWriter,
     FileDropAgency,
     FileDropSettings,
     load_profile,
@@ -270,3 +274,82 @@ def test_writing_many_rows_is_fast(tmp_path: Path) -> None:
     drop.push(deliveries)
     per_row = (time.perf_counter() - start) / count
     assert per_row < 100e-6  # ~25 µs measured; generous for slow CI machines
+
+
+# --- compiled columns and the CSV fast path -----------------------------------------------
+
+
+def test_case_with_several_claims_repeats_case_columns_and_varies_claim_columns(
+    tmp_path: Path,
+) -> None:
+    one, two = make_case("1").claims[0], make_case("2").claims[0]
+    case = make_case().model_copy(update={"claims": (one, two)})
+    profile = load_profile("generic_csv")
+    delivery = Delivery("key-9", case)
+    rows = list(profile.rows(delivery))
+    assert [r[profile.headers.index("invoice_number")] for r in rows] == ["1", "2"]
+    assert {r[profile.key_column] for r in rows} == {"key-9"}
+    context = {
+        "case": case,
+        "claim": two,
+        "debtor": case.debtor,
+        "creditor": case.creditor,
+        "delivery": delivery,
+    }
+    assert profile.row(context) == rows[1]
+
+
+def test_paths_read_dicts_by_key_models_by_attribute_and_properties(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        KEY_COLUMN
+        + '[[columns]]\nheader = "fees"\npath = "claim.reminder_fees"\namount = true\n'
+        + '[[columns]]\nheader = "items"\npath = "extra.items"\n'
+        + '[[columns]]\nheader = "name"\npath = "extra.name"\n'
+        + '[[columns]]\nheader = "lines"\npath = "debtor.addresses[0].lines"\n'
+        + '[[columns]]\nheader = "none"\npath = "debtor.no_such_field.x"\n',
+        encoding="utf-8",
+    )
+    profile = load_profile(path)
+    case = make_case()
+    context = {
+        "delivery": Delivery("k", case),
+        "claim": case.claims[0],
+        "debtor": case.debtor,
+        "extra": {"items": "by key", "name": "also by key"},
+    }
+    assert profile.row(context) == ["k", "35.00", "by key", "also by key", "Storgata 1", ""]
+    assert "def fill(context, out):" in profile.source
+
+
+def test_overlong_profile_paths_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "deep.toml"
+    deep = ".".join(["a"] * 40)
+    path.write_text(KEY_COLUMN + f'[[columns]]\nheader = "x"\npath = "{deep}"\n', "utf-8")
+    with pytest.raises(MappingError, match="longer than"):
+        load_profile(path)
+
+
+CELLS = st.text(alphabet=st.sampled_from(list('ab ;,"\r\n\t|é€\u2028\x00')), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(st.lists(CELLS, min_size=1, max_size=5), max_size=8),
+    delimiter=st.sampled_from([";", ",", "\t", "|", " "]),
+    ending=st.sampled_from(["\r\n", "\n", "\r", ";"]),
+    chunk=st.integers(min_value=1, max_value=3),
+)
+def test_csv_fast_path_writes_what_the_csv_module_writes(
+    rows: list[list[str]], delimiter: str, ending: str, chunk: int
+) -> None:
+    profile = dataclasses.replace(
+        load_profile("generic_csv"), delimiter=delimiter, line_ending=ending, header=False
+    )
+    expected = io.StringIO()
+    csv.writer(expected, delimiter=delimiter, lineterminator=ending).writerows(rows)
+    written = io.StringIO()
+    writer = CsvWriter()
+    writer.chunk_rows = chunk
+    writer.write(written, profile, iter(rows))
+    assert written.getvalue() == expected.getvalue()

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from claimbridge.connectors.accounting._tabular import Row, TabularFile
 from claimbridge.connectors.accounting.files import OpenItemsFileSource, OpenItemsSettings
 from claimbridge.connectors.base import CheckKind, ConnectorContext, RawRecord, StreamSpec
 from claimbridge.errors import ParseError, RecordError
@@ -253,3 +254,22 @@ def test_reading_and_normalizing_is_fast(tmp_path: Path) -> None:
     per_row = (time.perf_counter() - start) / count
     assert len(claims) == count
     assert per_row < 120e-6  # ~30 µs measured; the bound is generous for slow CI machines
+
+
+def test_tabular_rows_clean_short_blank_and_single_column(tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    path.write_bytes(b"number\n1\n\n \n2\n")
+    rows = list(TabularFile(path, format="csv").rows())
+    assert rows == [Row(2, {"number": "1"}), Row(5, {"number": "2"})]
+    path.write_bytes(b"a,b\n1,2\n3\n4,5,6\n7,8")
+    line, data, problems = zip(*TabularFile(path, format="csv").rows(), strict=True)
+    assert line == (2, 3, 4, 5)
+    assert data == ({"a": "1", "b": "2"}, {"a": "3"}, {"a": "4", "b": "5"}, {"a": "7", "b": "8"})
+    assert problems == ((), ("expected 2 columns, found 1",), ("expected 2 columns, found 3",), ())
+
+
+def test_header_with_a_bare_carriage_return_is_a_parse_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"a,b\r,c\n1,2\n")
+    with pytest.raises(ParseError, match=r"bad\.csv.*header is not valid CSV"):
+        list(TabularFile(path, format="csv").rows())

@@ -6,8 +6,11 @@ import datetime as dt
 import time
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from claimbridge.errors import MappingError, RecordError
 from claimbridge.mappings import Mapping, compile_path, load_mapping, to_model
@@ -197,3 +200,123 @@ def test_applying_a_twenty_field_mapping_is_fast() -> None:
         mapping.apply(INVOICE, VARIABLES)
     per_record = (time.perf_counter() - start) / count
     assert per_record < 60e-6  # ~12 µs measured; generous for slow CI machines
+
+
+# --- the generated function ---------------------------------------------------------------
+
+
+def test_constants_alone_make_no_group_and_no_record() -> None:
+    mapping = compile_fields(
+        """
+"g.kind" = { const = "postal" }
+"g.city" = "city"
+"items[0]" = { const = "x" }
+"items[1]" = "item"
+"weak.country" = { path = "country", weak = true }
+"""
+    )
+    assert mapping.apply({}) == {}
+    assert mapping.apply({"country": "NO"}) == {}
+    assert mapping.apply({"city": "Oslo", "item": "a"}) == {
+        "g": {"kind": "postal", "city": "Oslo"},
+        "items": ["a"],
+    }
+
+
+def test_defaults_are_converted_and_converters_may_drop_a_value() -> None:
+    mapping = compile_fields(
+        """
+day = { path = "day", default = "2026-01-02", convert = "date" }
+note = { path = "note", convert = "empty_to_none", required = true }
+code = { path = "code", convert = ["strip", "upper"], required = true }
+"""
+    )
+    assert mapping.apply({"note": "n", "code": " no "}) == {
+        "day": dt.date(2026, 1, 2),
+        "note": "n",
+        "code": "NO",
+    }
+    with pytest.raises(RecordError) as caught:
+        mapping.apply({"day": "x", "note": " ", "code": "   "})
+    assert caught.value.reasons == [
+        "day: 'x' is not a valid date",
+        "note: missing (required)",
+        "code: missing (required)",
+    ]
+
+
+def test_records_may_be_mappings_or_objects() -> None:
+    mapping = compile_fields('name = "name"\ncity = "address.city"')
+
+    class Address:
+        city = "Oslo"
+
+    class Customer:
+        name = "n"
+        address = Address()
+
+    assert mapping.apply(Customer()) == {"name": "n", "city": "Oslo"}  # type: ignore[arg-type]
+    assert mapping.apply(MappingProxyType({"name": "m"})) == {"name": "m"}
+    assert mapping.apply("text") == {}  # type: ignore[arg-type]
+
+
+def test_generated_source_holds_names_only() -> None:
+    mapping = compile_fields(
+        """
+secret = { const = "s3cr3t-value" }
+day = { path = "day", default = "1999-12-31", convert = "date" }
+"""
+    )
+    assert mapping.source.startswith("def apply(record, variables, reasons):")
+    assert "# day" in mapping.source
+    assert "s3cr3t" not in mapping.source
+    assert "1999" not in mapping.source
+    compile(mapping.source, "<test>", "exec")  # readable, valid Python
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["\"a'); import os; ('\"", '"a\\nb"', '"a\\"b"', '"__import__(1)"', '"a[-1]"'],
+)
+def test_hostile_target_names_never_reach_the_generated_code(target: str) -> None:
+    with pytest.raises(MappingError, match=r"t\.toml field"):
+        compile_fields(f'{target} = "x"')
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(list(INVOICE)),
+        st.one_of(st.text(max_size=40), st.integers(), st.none(), st.booleans()),
+    )
+)
+def test_any_invoice_row_maps_or_fails_with_reasons_only(record: dict[str, object]) -> None:
+    mapping = load_mapping("open_items_invoice")
+    reasons: list[str] = []
+    try:
+        out = mapping.apply(record, VARIABLES)
+    except RecordError as exc:
+        reasons, out = exc.reasons, {}
+    assert set(out) <= set(Claim.model_fields)
+    assert all(r.split(":")[0] in _TARGETS for r in reasons)
+
+
+_TARGETS = {
+    "source.record_id",
+    "debtor_id",
+    "invoice_number",
+    "invoice_date",
+    "due_date",
+    "currency",
+    "original_amount",
+    "remaining_principal",
+    "reminders[0].sent_on",
+    "reminders[0].fee",
+    "reminders[1].sent_on",
+    "reminders[1].fee",
+    "collection_notice_date",
+    "interest.rate_percent",
+    "disputed",
+    "on_hold",
+    "payment_plan",
+}

@@ -19,7 +19,6 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from claimbridge.connectors.accounting._tabular import (
-    Row,
     TabularFile,
     check_encoding,
     detect_format,
@@ -152,11 +151,13 @@ class OpenItemsFileSource(Source):
         size = self.options.page_size
         name = tabular.name
         page: list[RawRecord] = []
-        for row in tabular.rows():
+        for line, data, problems in tabular.rows():
             if len(page) == size:
                 yield Page(records=page, cursor=None)
                 page = []
-            page.append(RawRecord(data=_raw_data(row, stream), location=f"{name}:{row.line}"))
+            if problems:
+                data = _with_problems(data, problems, stream)
+            page.append(RawRecord(data, f"{name}:{line}"))
         if page:
             yield Page(records=page, cursor=tabular.fingerprint)
 
@@ -185,11 +186,12 @@ class OpenItemsFileSource(Source):
         return (claim,)
 
 
-def _raw_data(row: Row, stream: StreamSpec) -> Mapping[str, Any]:
-    if not row.problems:
-        return row.data
-    key = row.data.get(stream.primary_key)
-    data: dict[str, Any] = {PROBLEMS_KEY: row.problems}
+def _with_problems(
+    row: Mapping[str, Any], problems: tuple[str, ...], stream: StreamSpec
+) -> dict[str, Any]:
+    """A row that could not be read cleanly keeps only its reasons and (a sane) primary key."""
+    key = row.get(stream.primary_key)
+    data: dict[str, Any] = {PROBLEMS_KEY: problems}
     if isinstance(key, str | int) and len(str(key)) <= 64:
         data[stream.primary_key] = key
     return data

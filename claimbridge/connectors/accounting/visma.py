@@ -1,0 +1,499 @@
+"""Visma eAccounting (API v2): customers, open invoices and credit invoices of one company.
+
+Lists are paged OData-style with ``$page`` (from 1) and ``$pagesize``; every answer is
+``{"Meta": {CurrentPage, PageSize, TotalNumberOfPages, TotalNumberOfResults, ServerTimeUtc},
+"Data": [...]}``, and paging follows ``Meta`` rather than our own arithmetic, so a server that
+caps the page size is still read to the end.
+
+Visma allows 600 requests a minute per client *and endpoint*, so each resource
+(``/v2/customers``, ``/v2/customerinvoices``, …) gets its own rate-limited
+:class:`HttpClient`. Incremental sync uses the spec's ``modifiedSinceUtc`` on invoices and a
+``$filter`` on ``ChangedUtc`` for customers; the cursor is the server's own clock
+(``Meta.ServerTimeUtc`` of the first page) minus a short look-back, so a run with nothing
+changed costs one request per stream whatever the size of the ledger.
+
+Visma's API lists no payments of customer invoices: a payment shows up as an invoice whose
+``RemainingAmountInvoiceCurrency`` fell, which the invoice stream carries. Credit notes are
+customer invoices with ``IsCreditInvoice`` and a ``ReferringInvoiceId``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import requests
+from pydantic import BaseModel, Field, SecretStr
+
+from claimbridge.connectors.accounting._visma_auth import VismaTokens, visma_error_info
+from claimbridge.connectors.accounting._visma_booking import book_payment
+from claimbridge.connectors.base import (
+    Canonical,
+    CheckItem,
+    CheckKind,
+    CheckResult,
+    ConnectorContext,
+    ConnectorSettings,
+    Page,
+    RawRecord,
+    Source,
+    SourceCapabilities,
+    StreamSpec,
+)
+from claimbridge.errors import (
+    AuthError,
+    ClaimbridgeError,
+    ConfigError,
+    ConfigProblem,
+    ConnectorError,
+    ParseError,
+    RecordError,
+    RemoteError,
+    UnreachableError,
+)
+from claimbridge.mappings.converters import ConversionError, register_converter
+from claimbridge.mappings.engine import load_mapping, to_model
+from claimbridge.schemas import Claim, CreditNote, Party, Payment
+from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings
+
+__all__ = ["VismaSettings", "VismaSource", "make_cursor", "parse_cursor"]
+
+DOCUMENTED_RATE_PER_S = 10.0  # "600 requests per minute", per client and endpoint
+MAX_PAGE_SIZE = 1000
+MAX_TEXT = 5000  # Visma's longest text field (a customer note) holds 4000 characters
+MAX_DEPTH = 12
+CURSOR_VERSION = 1
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+CUSTOMERS = StreamSpec("customers", "Id", "ChangedUtc")
+INVOICES = StreamSpec("invoices", "Id", "ModifiedUtc")
+CREDIT_NOTES = StreamSpec("credit_notes", "Id", "ModifiedUtc")
+_STREAMS = (CUSTOMERS, INVOICES, CREDIT_NOTES)
+_MODELS: dict[str, tuple[str, type[BaseModel]]] = {
+    "customers": ("visma_customer", Party),
+    "invoices": ("visma_invoice", Claim),
+    "credit_notes": ("visma_credit_note", CreditNote),
+}
+
+
+def _visma_date(value: Any) -> dt.date:
+    """Visma sends dates as ``2026-03-31`` or as midnight timestamps ``2026-03-31T00:00:00``."""
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+        if 19 <= len(text) <= 33 and text[10] == "T":
+            return dt.datetime.fromisoformat(text).date()
+    except ValueError:
+        pass
+    raise ConversionError("is not a valid Visma date")
+
+
+def _magnitude(value: Any) -> Decimal:
+    """A credit invoice's amounts are negative; the canonical credit note wants its size."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | float | str):
+        raise ConversionError("is not an amount")
+    try:
+        amount = Decimal(str(value).strip())
+    except ArithmeticError:
+        raise ConversionError("is not an amount") from None
+    if not amount.is_finite():
+        raise ConversionError("amount must be a finite number")
+    return abs(amount)
+
+
+register_converter("visma_date", _visma_date)
+register_converter("visma_magnitude", _magnitude)
+
+
+def _http_defaults() -> HttpOptions:
+    return HttpOptions(rate_limit_per_s=DOCUMENTED_RATE_PER_S)
+
+
+class VismaSettings(ConnectorSettings):
+    """One Visma eAccounting company, reached through an OAuth2 app its user authorized."""
+
+    client_id: str = Field(min_length=1, description="the OAuth2 app's client id")
+    client_secret: SecretStr = Field(description="the OAuth2 app's client secret")
+    refresh_token: SecretStr = Field(
+        description="first refresh token; rotated ones are kept in the credential store"
+    )
+    company: str = Field(
+        default="", max_length=100, description="a label for the company in source references"
+    )
+    base_url: str = Field(default="https://eaccountingapi.vismaonline.com", description="API root")
+    token_url: str = Field(
+        default="https://identity.vismaonline.com/connect/token", description="token endpoint"
+    )
+    bank_account_id: str | None = Field(
+        default=None,
+        pattern=UUID.pattern,
+        description="id of the company bank account payments are booked to (/v2/bankaccounts)",
+    )
+    default_currency: str = Field(default="SEK", pattern=r"^[A-Z]{3}$")
+    default_country: str = Field(default="SE", pattern=r"^[A-Z]{2}$")
+    page_size: int = Field(default=500, ge=1, le=MAX_PAGE_SIZE)
+    lookback_seconds: int = Field(
+        default=300, ge=0, le=86_400, description="changes read again on every run"
+    )
+    http: HttpOptions = Field(default_factory=_http_defaults)
+
+
+class VismaSource(Source):
+    """Reads one Visma eAccounting company and books payments on its invoices."""
+
+    type_name: ClassVar[str] = "visma"
+    Settings: ClassVar[type[ConnectorSettings]] = VismaSettings
+    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
+        incremental=True, fetch_by_id=True, can_book_payments=True
+    )
+    config_example: ClassVar[str] = """\
+# An OAuth2 app from the Visma Developer Portal, authorized once by a user of the company
+# with the scopes ea:api offline_access ea:sales (ea:sales_readonly if you will not book).
+client_id = "${CLAIMBRIDGE_VISMA_CLIENT_ID}"
+client_secret = "${CLAIMBRIDGE_VISMA_CLIENT_SECRET}"
+# The refresh token from that authorization. Visma spends it on every refresh: claimbridge
+# keeps each new one in its credential store, and that one wins over this value.
+refresh_token = "${CLAIMBRIDGE_VISMA_REFRESH_TOKEN}"
+# A label for the company in source references (e.g. its organization number).
+# company = "556677-8899"
+# Bank account (id from GET /v2/bankaccounts) that booked-back payments go to (reconcile).
+# bank_account_id = "00000000-0000-0000-0000-000000000000"
+# Seconds of changes read again on every run.
+# lookback_seconds = 300
+# Visma allows 600 requests a minute per endpoint; claimbridge paces each endpoint.
+# [sources.ledger.http]
+# rate_limit_per_s = 10
+"""
+
+    def __init__(
+        self,
+        settings: ConnectorSettings,
+        context: ConnectorContext,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(settings, context)
+        if not isinstance(settings, VismaSettings):
+            raise ConfigError("visma: settings must be VismaSettings")
+        self.config = settings
+        try:
+            self._api = HttpSettings.from_options(settings.base_url, settings.http)
+            token = HttpSettings.from_options(
+                settings.token_url, settings.http.model_copy(update={"rate_limit_per_s": None})
+            )
+        except ValueError as exc:
+            raise ConfigError(
+                "visma: invalid URL", [ConfigProblem("base_url/token_url", str(exc))]
+            ) from None
+        self._name = context.name or self.type_name
+        self._sleep = sleep
+        self._clock = clock
+        self._token_client = HttpClient(token, error_parser=visma_error_info, name=self._name)
+        self.tokens = VismaTokens(
+            token_client=self._token_client,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            initial_refresh_token=settings.refresh_token,
+            store=context.credentials,
+            store_key=f"visma:{self._name}:refresh_token",
+            connector=self._name,
+            clock=clock,
+        )
+        self._clients: dict[str, HttpClient] = {}
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _client(self, path: str) -> HttpClient:
+        """One client per endpoint: Visma counts its limit per endpoint, so we pace each."""
+        resource = path.strip("/").split("/")[1] if path.count("/") >= 2 else path
+        client = self._clients.get(resource)
+        if client is None:
+            client = HttpClient(
+                self._api,
+                auth=self.tokens,
+                error_parser=visma_error_info,
+                sleep=self._sleep,
+                clock=self._clock,
+                name=self._name,
+            )
+            self._clients[resource] = client
+        return client
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One request; an access token Visma refuses (401) is refreshed and tried once more."""
+        client = self._client(path)
+        self.tokens.access_token()  # refresh failures surface here, not inside the session
+        try:
+            return client.request(method, path, **kwargs)
+        except AuthError:
+            if not self.tokens.rejected:
+                raise
+        self.tokens.invalidate()
+        self.tokens.access_token()
+        return client.request(method, path, **kwargs)
+
+    def json_of(self, response: requests.Response, where: str) -> Any:
+        """The body, with numbers as ``Decimal``: money never passes through a float."""
+        try:
+            return json.loads(response.content, parse_float=Decimal)
+        except (ValueError, RecursionError):
+            raise ParseError("Visma answered with a body that is not JSON", file=where) from None
+
+    def get_optional(self, path: str) -> Any | None:
+        try:
+            return self.json_of(self.call("GET", path), path)
+        except RemoteError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _pages(
+        self, path: str, params: Mapping[str, str]
+    ) -> Iterator[tuple[int, list[Any], Mapping[str, Any]]]:
+        """Every page of a list, following ``Meta.TotalNumberOfPages``."""
+        page = 1
+        while True:
+            query = {**params, "$page": str(page), "$pagesize": str(self.config.page_size)}
+            body = self.json_of(self.call("GET", path, params=query), path)
+            meta = body.get("Meta") if isinstance(body, dict) else None
+            data = body.get("Data") if isinstance(body, dict) else None
+            if not isinstance(meta, dict) or not isinstance(data, list):
+                raise ParseError("expected an object with Meta and Data", file=path, field="body")
+            yield page, data, meta
+            total = meta.get("TotalNumberOfPages")
+            if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+                raise ParseError("Meta.TotalNumberOfPages is not a whole number", file=path)
+            if page >= total or not data:
+                return
+            page += 1
+
+    # --- streams ----------------------------------------------------------------------------
+
+    def streams(self) -> Sequence[StreamSpec]:
+        return _STREAMS
+
+    def read(self, stream: StreamSpec, cursor: str | None) -> Iterator[Page]:
+        since = parse_cursor(cursor)
+        path, params = self._list_query(stream.name, since)
+        numbers: dict[str, str | None] = {}
+        new_cursor: str | None = None
+        pending: Page | None = None
+        for number, items, meta in self._pages(path, params):
+            if new_cursor is None:
+                new_cursor = make_cursor(self._server_time(meta) - self._lookback)
+            if pending is not None:
+                yield pending
+            pending = Page(list(self._records(stream.name, number, items, numbers)), None)
+        yield Page(pending.records if pending else (), new_cursor)
+
+    @property
+    def _lookback(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.config.lookback_seconds)
+
+    def _server_time(self, meta: Mapping[str, Any]) -> dt.datetime:
+        """Visma's clock from ``Meta.ServerTimeUtc``; ours only when it sends none."""
+        value = meta.get("ServerTimeUtc")
+        if isinstance(value, str):
+            try:
+                stamp = dt.datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ParseError("Meta.ServerTimeUtc is not a timestamp", field="Meta") from None
+            return stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else stamp
+        return dt.datetime.now(dt.UTC)
+
+    def _list_query(self, stream: str, since: dt.datetime | None) -> tuple[str, dict[str, str]]:
+        """A first read takes what is open; later reads take what changed since the cursor."""
+        if stream == "customers":
+            if since is None:
+                return "/v2/customers", {}
+            return "/v2/customers", {"$filter": f"ChangedUtc ge {_odata_time(since)}"}
+        if stream in ("invoices", "credit_notes"):
+            credit = "true" if stream == "credit_notes" else "false"
+            kind = f"IsCreditInvoice eq {credit}"
+            if since is None:
+                open_items = "RemainingAmount ne 0" if credit == "true" else "RemainingAmount gt 0"
+                return "/v2/customerinvoices", {"$filter": f"{kind} and {open_items}"}
+            return "/v2/customerinvoices", {
+                "modifiedSinceUtc": _odata_time(since),
+                "$filter": kind,
+            }
+        raise ConnectorError(f"unknown stream {stream!r}", connector=self._name)
+
+    def _records(
+        self, stream: str, page: int, items: list[Any], numbers: dict[str, str | None]
+    ) -> Iterator[RawRecord]:
+        for index, item in enumerate(items):
+            location = f"visma:{stream}:page{page}[{index}]"
+            if not isinstance(item, dict):
+                yield RawRecord({"__invalid__": type(item).__name__}, location)
+            elif stream == "credit_notes":
+                yield RawRecord(self._with_credited_number(item, numbers), location)
+            else:
+                yield RawRecord(item, location)
+
+    def _with_credited_number(
+        self, note: dict[str, Any], numbers: dict[str, str | None]
+    ) -> dict[str, Any]:
+        """Visma names the credited invoice by id; the canonical model wants its number."""
+        invoice_id = note.get("ReferringInvoiceId")
+        if not isinstance(invoice_id, str) or not UUID.fullmatch(invoice_id):
+            return note
+        if invoice_id not in numbers:
+            invoice = self.get_optional(f"/v2/customerinvoices/{invoice_id}")
+            number = invoice.get("InvoiceNumber") if isinstance(invoice, dict) else None
+            ok = isinstance(number, int | str) and not isinstance(number, bool)
+            numbers[invoice_id] = str(number) if ok else None
+        return {**note, "ReferringInvoiceNumber": numbers[invoice_id]}
+
+    def fetch(self, stream: StreamSpec, ids: Sequence[str]) -> Iterator[RawRecord]:
+        if stream.name not in _MODELS:
+            raise ConnectorError(
+                f"fetching {stream.name} by id is not supported", connector=self._name
+            )
+        kind = "customers" if stream.name == "customers" else "customerinvoices"
+        for record_id in ids:
+            if not UUID.fullmatch(record_id):
+                continue  # Visma's ids are UUIDs; anything else cannot be there
+            item = self.get_optional(f"/v2/{kind}/{record_id}")
+            if not isinstance(item, dict):
+                continue
+            if stream.name != "customers" and bool(item.get("IsCreditInvoice")) != (
+                stream.name == "credit_notes"
+            ):
+                continue
+            if stream.name == "credit_notes":
+                item = self._with_credited_number(item, {})
+            yield RawRecord(item, f"visma:{stream.name}:{record_id}")
+
+    def normalize(self, stream: StreamSpec, record: RawRecord) -> Sequence[Canonical]:
+        data = record.data
+        raw_id = data.get(stream.primary_key)
+        record_id = str(raw_id)[:40] if isinstance(raw_id, str | int) else ""
+        if "__invalid__" in data:
+            raise RecordError(
+                ["record is not a JSON object"], record_id=record_id, location=record.location
+            )
+        reasons = _oversized(data, "", 0)
+        if reasons:
+            raise RecordError(reasons, record_id=record_id, location=record.location)
+        if stream.name not in _MODELS:
+            raise ConnectorError(f"unknown stream {stream.name!r}", connector=self._name)
+        mapping_name, model = _MODELS[stream.name]
+        variables = {
+            "company": self.config.company,
+            "default_currency": self.config.default_currency,
+            "default_country": self.config.default_country,
+        }
+        result = to_model(
+            load_mapping(mapping_name),
+            data,
+            model,
+            variables,
+            location=record.location,
+            record_id=record_id,
+        )
+        return [result]  # type: ignore[list-item]
+
+    # --- booking ----------------------------------------------------------------------------
+
+    def register_payment(self, payment: Payment, claim: Claim) -> str:
+        """Book ``payment`` on the claim's invoice (see :func:`book_payment`)."""
+        account = self.config.bank_account_id
+        if account is None:
+            raise ConfigError(
+                "visma: bank_account_id is needed to book payments",
+                [ConfigProblem("bank_account_id", "set the id of a bank account")],
+            )
+        return book_payment(self, payment, claim, account)
+
+    # --- check ------------------------------------------------------------------------------
+
+    def check(self) -> CheckResult:
+        items = [CheckItem(CheckKind.CONFIG, True, f"API at {self.config.base_url}")]
+        try:
+            self.tokens.access_token()
+        except UnreachableError as exc:
+            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+            return CheckResult(self._name, tuple(items))
+        except ClaimbridgeError as exc:
+            items.append(CheckItem(CheckKind.AUTH, False, str(exc)))
+            return CheckResult(self._name, tuple(items))
+        items.append(CheckItem(CheckKind.AUTH, True, "access token obtained"))
+        try:
+            self.call("GET", "/v2/companysettings")
+        except UnreachableError as exc:
+            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+        except AuthError as exc:
+            items.append(CheckItem(CheckKind.PERMISSION, False, str(exc)))
+        except RemoteError as exc:
+            if exc.status == 404:
+                items[0] = CheckItem(CheckKind.CONFIG, False, f"no Visma API at base_url: {exc}")
+            else:
+                items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+        except ClaimbridgeError as exc:
+            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+        else:
+            items.append(CheckItem(CheckKind.REACHABILITY, True, "company settings readable"))
+        return CheckResult(self._name, tuple(items))
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._token_client.close()
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def make_cursor(since: dt.datetime) -> str:
+    stamp = since.astimezone(dt.UTC).replace(microsecond=0).isoformat()
+    return json.dumps({"v": CURSOR_VERSION, "since": stamp}, separators=(",", ":"))
+
+
+def parse_cursor(cursor: str | None) -> dt.datetime | None:
+    """The moment a cursor says to read changes from; None for a first, full read."""
+    if cursor is None:
+        return None
+    try:
+        data = json.loads(cursor)
+        if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
+            raise ValueError
+        since = dt.datetime.fromisoformat(str(data["since"]))
+        if since.tzinfo is None:
+            raise ValueError
+        return since
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise ParseError("not a Visma cursor", field="cursor") from None
+
+
+def _odata_time(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _oversized(value: Any, path: str, depth: int) -> list[str]:
+    """Reasons for text too long or nesting too deep: hostile records stop here."""
+    if depth > MAX_DEPTH:
+        return [f"{path or 'record'}: nested too deeply"]
+    if isinstance(value, str):
+        return [f"{path}: text longer than {MAX_TEXT} characters"] if len(value) > MAX_TEXT else []
+    if isinstance(value, Mapping):
+        children: list[tuple[str, Any]] = [
+            (f"{path}.{k}" if path else str(k), v) for k, v in value.items()
+        ]
+    elif isinstance(value, list):
+        children = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return []
+    reasons: list[str] = []
+    for child_path, child in children:
+        reasons.extend(_oversized(child, child_path[:80], depth + 1))
+        if len(reasons) >= 5:
+            break
+    return reasons
