@@ -50,7 +50,8 @@ class ConversionError(ValueError):
 
 
 def _show(value: object, limit: int = 24) -> str:
-    """A short, quoted rendering of a date or amount value for an error reason."""
+    """A short, quoted rendering of an amount for an error reason (never of a date or text,
+    which may be personal data)."""
     text = str(value)
     text = text if len(text) <= limit else text[:limit] + "…"
     # Unprintable characters would come out as long escapes (and are no use in a log line).
@@ -95,7 +96,8 @@ def _to_date(value: Any) -> dt.date:
             return dt.date(int(year), int(month), int(day))
     except ValueError:
         pass
-    raise ConversionError(f"{_show(text)} is not a valid date")
+    # The value itself is not repeated: a date may be a birth date (personal data).
+    raise ConversionError("not a valid date (expected YYYY-MM-DD, DD.MM.YYYY or YYYYMMDD)")
 
 
 def _date_factory(fmt: str | None) -> Converter:
@@ -109,7 +111,7 @@ def _date_factory(fmt: str | None) -> Converter:
         try:
             return dt.datetime.strptime(text, fmt).date()
         except ValueError:
-            raise ConversionError(f"{_show(text)} is not a valid date ({fmt})") from None
+            raise ConversionError(f"not a valid date (expected {fmt})") from None
 
     return convert
 
@@ -124,7 +126,7 @@ def _datetime_factory(fmt: str | None) -> Converter:
                 return dt.datetime.fromisoformat(text)
             return dt.datetime.strptime(text, fmt)
         except ValueError:
-            raise ConversionError(f"{_show(text)} is not a valid timestamp") from None
+            raise ConversionError("not a valid timestamp") from None
 
     return convert
 

@@ -215,14 +215,6 @@ class TestPowerOfficeContract(SourceContract):
 
     @pytest.mark.xfail(
         strict=True,
-        reason="the mapping 'date' converter quotes the bad value in its reason, so an invalid "
-        "DateOfBirth (personal data) reaches RecordError.reasons and the quarantine",
-    )
-    def test_record_errors_hide_personal_data(self, harness: SourceHarness) -> None:
-        super().test_record_errors_hide_personal_data(harness)
-
-    @pytest.mark.xfail(
-        strict=True,
         reason="capabilities declare fetch_by_id, but fetch() of payments and credit_notes "
         "raises NotFoundError instead of NotSupportedError (poweroffice.py fetch)",
     )

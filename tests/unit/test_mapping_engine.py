@@ -91,7 +91,7 @@ name = { path = "name", convert = "bool" }
     with pytest.raises(RecordError) as caught:
         mapping.apply({"invoice_date": "31.02.2026", "name": "Kari Nordmann"}, location="f.csv:3")
     assert caught.value.reasons == [
-        "invoice_date: '31.02.2026' is not a valid date",
+        "invoice_date: not a valid date (expected YYYY-MM-DD, DD.MM.YYYY or YYYYMMDD)",
         "amount: missing (required)",
         "name: invalid yes/no flag (use true/false, yes/no, ja/nei, 1/0 or x)",
     ]
@@ -239,7 +239,7 @@ code = { path = "code", convert = ["strip", "upper"], required = true }
     with pytest.raises(RecordError) as caught:
         mapping.apply({"day": "x", "note": " ", "code": "   "})
     assert caught.value.reasons == [
-        "day: 'x' is not a valid date",
+        "day: not a valid date (expected YYYY-MM-DD, DD.MM.YYYY or YYYYMMDD)",
         "note: missing (required)",
         "code: missing (required)",
     ]
