@@ -1,13 +1,13 @@
 """Benchmark the export-file sources against lxml's bare parse of the same files.
 
-    python benchmarks/parse_exports.py [--invoices 2000] [--saft-mb 50] [--json]
+    python benchmarks/parse_exports.py [--invoices 2000] [--saft-mb 50] [--repeat 3] [--json]
 
 Generates UBL invoices and a SAF-T file in a temporary directory, then measures in one run:
 UBL invoices per second and SAF-T megabytes per second, each parsed to raw records (the
 credit-note pre-scan and the open-item derivation included) and, separately, also normalized
 to canonical models, against ``etree.parse`` of the same files; with the peak RSS growth of
-each, measured in a forked process. Parsing must reach at least half of lxml's bare rate
-(exit code 1 otherwise).
+each, measured in a forked process; the best of ``--repeat`` interleaved rounds counts.
+Parsing must reach at least half of lxml's bare rate (exit code 1 otherwise).
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def _child(work: Callable[[], int], out: Any) -> None:
     out.send((elapsed, items, (after - before) * 1024))
 
 
-def _measure(work: Callable[[], int]) -> tuple[float, int, int]:
+def _measure_once(work: Callable[[], int]) -> tuple[float, int, int]:
     """(seconds, items, peak RSS growth in bytes) of one call, in a fresh forked process.
 
     RSS rather than tracemalloc: lxml's trees live in C memory that tracemalloc cannot see,
@@ -163,6 +163,26 @@ def _measure(work: Callable[[], int]) -> tuple[float, int, int]:
     result: tuple[float, int, int] = receiver.recv()
     process.join()
     return result
+
+
+def _measure_all(
+    works: dict[str, Callable[[], int]], repeat: int
+) -> dict[str, tuple[float, int, int]]:
+    """The best of ``repeat`` rounds for each work, the rounds interleaved.
+
+    On a shared machine one round can be slowed by anything else running; interleaving the
+    rounds exposes ours and lxml's to the same disturbances, and the fastest round is the one
+    least disturbed. Peak memory is the largest seen in any round.
+    """
+    best: dict[str, tuple[float, int, int]] = {}
+    for _ in range(repeat):
+        for name, work in works.items():
+            seconds, items, peak = _measure_once(work)
+            if name in best:
+                seconds = min(seconds, best[name][0])
+                peak = max(peak, best[name][2])
+            best[name] = (seconds, items, peak)
+    return best
 
 
 def _bare_stream(path: Path) -> int:
@@ -187,7 +207,7 @@ def _drain(source: Source, stream: StreamSpec) -> int:
     return count
 
 
-def run(invoices: int, saft_mb: float) -> dict[str, Any]:
+def run(invoices: int, saft_mb: float, repeat: int = 3) -> dict[str, Any]:
     context = ConnectorContext(name="bench")
     with tempfile.TemporaryDirectory() as tmp:
         ubl_dir = Path(tmp) / "ubl"
@@ -195,20 +215,33 @@ def run(invoices: int, saft_mb: float) -> dict[str, Any]:
         write_ubl(ubl_dir, invoices)
         files = sorted(ubl_dir.glob("*.xml"))
         ubl = UblSource(UblSettings(directory=ubl_dir), context)
-        bare_s, _, bare_peak = _measure(
-            lambda: sum(1 for f in files if etree.parse(str(f)) is not None)
+        u = _measure_all(
+            {
+                "bare": lambda: sum(1 for f in files if etree.parse(str(f)) is not None),
+                "read": lambda: _count(ubl, UBL_INVOICES),
+                "ours": lambda: _drain(ubl, UBL_INVOICES),
+            },
+            repeat,
         )
-        read_s, _, _ = _measure(lambda: _count(ubl, UBL_INVOICES))
-        ours_s, claims, ours_peak = _measure(lambda: _drain(ubl, UBL_INVOICES))
+        (bare_s, _, bare_peak), (read_s, _, _) = u["bare"], u["read"]
+        ours_s, claims, ours_peak = u["ours"]
 
         saft_path = Path(tmp) / "saft.xml"
         write_saft(saft_path, int(saft_mb * 1024 * 1024))
         size_mb = saft_path.stat().st_size / (1024 * 1024)
         saft = SaftSource(SaftSettings(path=saft_path), context)
-        sbare_s, _, sbare_peak = _measure(lambda: len(etree.parse(str(saft_path)).getroot()))
-        stream_s, _, stream_peak = _measure(lambda: _bare_stream(saft_path))
-        sread_s, _, _ = _measure(lambda: _count(saft, SAFT_INVOICES))
-        sours_s, open_items, sours_peak = _measure(lambda: _drain(saft, SAFT_INVOICES))
+        m = _measure_all(
+            {
+                "bare": lambda: len(etree.parse(str(saft_path)).getroot()),
+                "stream": lambda: _bare_stream(saft_path),
+                "read": lambda: _count(saft, SAFT_INVOICES),
+                "ours": lambda: _drain(saft, SAFT_INVOICES),
+            },
+            repeat,
+        )
+        (sbare_s, _, sbare_peak), (stream_s, _, stream_peak) = m["bare"], m["stream"]
+        sread_s, sours_s = m["read"][0], m["ours"][0]
+        open_items, sours_peak = m["ours"][1], m["ours"][2]
 
     return {
         "ubl": {
@@ -243,9 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invoices", type=int, default=2000)
     parser.add_argument("--saft-mb", type=float, default=50.0)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the best one counts")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    result = run(args.invoices, args.saft_mb)
+    result = run(args.invoices, args.saft_mb, max(args.repeat, 1))
     if args.json:
         print(json.dumps(result, indent=2))
     else:

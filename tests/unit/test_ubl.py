@@ -290,3 +290,36 @@ def test_check_reports_config_items(tmp_path: Path) -> None:
     assert not missing.ok
     with pytest.raises(NotFoundError):
         list(_source(tmp_path / "nope").read(INVOICES, None))
+
+
+# --- one listing, one read per file ------------------------------------------------------------
+
+
+def test_credit_note_behind_prolog_comment_and_bom_is_still_applied(tmp_path: Path) -> None:
+    shutil.copy(INVOICE, tmp_path / "a.xml")
+    text = CREDIT.read_text(encoding="utf-8")
+    decl, _, rest = text.partition("?>")
+    (tmp_path / "b.xml").write_bytes(
+        b"\xef\xbb\xbf" + f"{decl}?>\n<!-- <Invoice> in a comment -->\n{rest}".encode()
+    )
+    [(record, [claim])] = _all(_source(tmp_path), INVOICES)
+    assert isinstance(claim, Claim)
+    assert [n["ID"] for n in record.data["CreditNotes"]] == ["K-4711-1"]
+    assert claim.remaining_principal == Decimal("1375.00")
+
+
+def test_subdirectory_pattern_keeps_path_order(tmp_path: Path) -> None:
+    for folder in ("a-b", "a"):
+        (tmp_path / folder).mkdir()
+        _variant(tmp_path, f"{folder}/x.xml", "<cbc:ID>4711</cbc:ID>", f"<cbc:ID>{folder}</cbc:ID>")
+    source = _source(tmp_path, pattern="*/*.xml")
+    assert [p.relative_to(tmp_path).as_posix() for p in source.files()] == ["a/x.xml", "a-b/x.xml"]
+    claims = [c for _, [c] in _all(source, INVOICES)]
+    assert [c.invoice_number for c in claims if isinstance(c, Claim)] == ["a", "a-b"]
+
+
+def test_file_list_is_sorted_and_skips_directories(tmp_path: Path) -> None:
+    for name in ("b.xml", "a.xml", "C.xml"):
+        shutil.copy(INVOICE, tmp_path / name)
+    (tmp_path / "d.xml").mkdir()
+    assert [p.name for p in _source(tmp_path).files()] == ["C.xml", "a.xml", "b.xml"]
