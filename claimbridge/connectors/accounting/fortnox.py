@@ -1,0 +1,561 @@
+"""Fortnox (API v3): customers, open invoices, payments and credit invoices of one company.
+
+Fortnox allows 25 requests per 5 seconds per access token (a sliding window), so everything
+goes through one rate-limited :class:`HttpClient`, in sequence. Lists are paged with
+``page``/``limit`` (at most 500) and the ``MetaInformation`` block (``@TotalPages``).
+
+List rows are summaries: a customer row has no type, country, second phone, invoice e-mail,
+delivery or visiting address; an invoice row has no reminder date, remarks, contract reference
+or credit flag. So each stream lists what changed and then reads every listed record in full
+(``GET /3/<resource>/<id>``); ``fetch`` reads the same full records by id. A run costs the list
+pages plus one request per changed record; a run with nothing changed costs one request per
+stream (plus the token refresh).
+
+Incremental sync uses Fortnox's global ``lastmodified`` search (``YYYY-MM-DD HH:MM``, Swedish
+local time). Records carry no modification stamp of their own, so the cursor is the time the
+read started minus a look-back window (clock skew, daylight-saving changes); records changed
+within the window are read again, which the pipeline tolerates. A first read takes unpaid
+invoices and active customers, and payments and credit invoices of the last ``history_days``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, ClassVar
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import requests
+from pydantic import BaseModel, Field, SecretStr
+
+from claimbridge.connectors.accounting._fortnox_auth import FortnoxTokens, fortnox_error_info
+from claimbridge.connectors.base import (
+    Canonical,
+    CheckItem,
+    CheckKind,
+    CheckResult,
+    ConnectorContext,
+    ConnectorSettings,
+    Page,
+    RawRecord,
+    Source,
+    SourceCapabilities,
+    StreamSpec,
+)
+from claimbridge.errors import (
+    AuthError,
+    ClaimbridgeError,
+    ConfigError,
+    ConfigProblem,
+    ConnectorError,
+    NotFoundError,
+    OutcomeUnknownError,
+    ParseError,
+    RecordError,
+    RemoteError,
+    UnreachableError,
+)
+from claimbridge.mappings.converters import ConversionError, register_converter
+from claimbridge.mappings.engine import load_mapping, to_model
+from claimbridge.schemas import Claim, CreditNote, Party, Payment
+from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings
+
+__all__ = ["FortnoxSettings", "FortnoxSource", "make_cursor", "parse_cursor"]
+
+MAX_PAGE_SIZE = 500  # Fortnox's documented maximum for ``limit``
+DOCUMENTED_RATE_PER_S = 5.0  # "25 requests per 5 seconds" per access token
+PACED_RATE_PER_S = 4.8  # a margin under the sliding window
+MAX_TEXT = 5000  # Fortnox's own text fields are at most 1024 characters
+MAX_DEPTH = 12
+CURSOR_VERSION = 1
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+_STAMP = "%Y-%m-%d %H:%M"
+
+_STREAMS = (
+    StreamSpec("customers", "CustomerNumber", "lastmodified"),
+    StreamSpec("invoices", "DocumentNumber", "lastmodified"),
+    StreamSpec("payments", "Number", "lastmodified"),
+    StreamSpec("credit_notes", "DocumentNumber", "lastmodified"),
+)
+_MODELS: dict[str, tuple[str, type[BaseModel]]] = {
+    "customers": ("fortnox_customer", Party),
+    "invoices": ("fortnox_invoice", Claim),
+    "payments": ("fortnox_payment", Payment),
+    "credit_notes": ("fortnox_credit_note", CreditNote),
+}
+# stream → (path, key of the list in a list answer, key of the record in a single answer)
+_RESOURCES: dict[str, tuple[str, str, str]] = {
+    "customers": ("/3/customers", "Customers", "Customer"),
+    "invoices": ("/3/invoices", "Invoices", "Invoice"),
+    "payments": ("/3/invoicepayments", "InvoicePayments", "InvoicePayment"),
+    "credit_notes": ("/3/invoices", "Invoices", "Invoice"),
+}
+
+
+def _credit_amount(value: Any) -> Decimal:
+    """A credit invoice's total (negative in Fortnox) → the positive amount it credits."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | float | str):
+        raise ConversionError("expected an amount")
+    try:
+        amount = Decimal(str(value).strip())
+    except ArithmeticError:
+        raise ConversionError("not an amount") from None
+    if not amount.is_finite():
+        raise ConversionError("amount must be a finite number")
+    return abs(amount)
+
+
+register_converter("fortnox_credit_amount", _credit_amount)
+
+
+def _http_defaults() -> HttpOptions:
+    return HttpOptions(rate_limit_per_s=PACED_RATE_PER_S)
+
+
+def _stockholm_now() -> dt.datetime:
+    return dt.datetime.now(STOCKHOLM)
+
+
+class FortnoxSettings(ConnectorSettings):
+    """One Fortnox company, reached through an OAuth2 integration the company has authorized."""
+
+    client_id: str = Field(min_length=1, description="the integration's client id")
+    client_secret: SecretStr = Field(description="the integration's client secret")
+    refresh_token: SecretStr = Field(
+        description="first refresh token; rotated ones are kept in the credential store"
+    )
+    company: str = Field(
+        default="fortnox",
+        min_length=1,
+        max_length=64,
+        description="a name for the company in source references (e.g. its org number)",
+    )
+    base_url: str = Field(default="https://api.fortnox.se", description="API root")
+    token_url: str = Field(
+        default="https://apps.fortnox.se/oauth-v1/token", description="token endpoint"
+    )
+    default_currency: str = Field(default="SEK", pattern=r"^[A-Z]{3}$")
+    default_country: str = Field(default="SE", pattern=r"^[A-Z]{2}$")
+    page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    lookback_minutes: int = Field(
+        default=90, ge=0, le=24 * 60, description="minutes of changes read again on each run"
+    )
+    history_days: int = Field(
+        default=90, ge=0, le=3660, description="payments and credit invoices a first run reads"
+    )
+    mode_of_payment: str | None = Field(
+        default=None, max_length=20, description="Fortnox payment method code for booked payments"
+    )
+    bookkeep_payments: bool = Field(
+        default=True, description="book registered payments in the ledger (bookkeep)"
+    )
+    http: HttpOptions = Field(default_factory=_http_defaults)
+
+
+class FortnoxSource(Source):
+    """Reads one Fortnox company and registers payments on its invoices."""
+
+    type_name: ClassVar[str] = "fortnox"
+    Settings: ClassVar[type[ConnectorSettings]] = FortnoxSettings
+    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
+        incremental=True, fetch_by_id=True, can_book_payments=True
+    )
+    config_example: ClassVar[str] = """\
+# A Fortnox integration (Developer portal -> your app). Scopes: customer, invoice, payment,
+# companyinformation (and bookkeeping to book payments). The company authorizes it once.
+client_id = "${CLAIMBRIDGE_FORTNOX_CLIENT_ID}"
+client_secret = "${CLAIMBRIDGE_FORTNOX_CLIENT_SECRET}"
+# The refresh token from that authorization. Fortnox replaces it on EVERY refresh: claimbridge
+# keeps the new one in its credential store, and that one wins over this value from then on.
+refresh_token = "${CLAIMBRIDGE_FORTNOX_REFRESH_TOKEN}"
+# How the company is named in source references (its organisation number is a good choice).
+company = "556677-8899"
+# Payment method code used when payments are registered back (e.g. "BG"); optional.
+# mode_of_payment = "BG"
+# Minutes of changes read again on every run, and days of payments a first run reads.
+# lookback_minutes = 90
+# history_days = 90
+# Fortnox allows 25 requests per 5 seconds; claimbridge paces itself just under that.
+# [sources.ledger.http]
+# rate_limit_per_s = 4.8
+"""
+
+    def __init__(
+        self,
+        settings: ConnectorSettings,
+        context: ConnectorContext,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], dt.datetime] = _stockholm_now,
+    ) -> None:
+        super().__init__(settings, context)
+        if not isinstance(settings, FortnoxSettings):
+            raise ConfigError("fortnox: settings must be FortnoxSettings")
+        self.config = settings
+        try:
+            api = HttpSettings.from_options(settings.base_url, settings.http)
+            token = HttpSettings.from_options(
+                settings.token_url, settings.http.model_copy(update={"rate_limit_per_s": None})
+            )
+        except ValueError as exc:
+            raise ConfigError(
+                "fortnox: invalid URL", [ConfigProblem("base_url/token_url", str(exc))]
+            ) from None
+        name = context.name or self.type_name
+        self._token_client = HttpClient(token, error_parser=fortnox_error_info, name=name)
+        self.tokens = FortnoxTokens(
+            token_client=self._token_client,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            initial_refresh_token=settings.refresh_token,
+            store=context.credentials,
+            store_key=f"fortnox:{name}:refresh_token",
+            connector=name,
+            clock=clock,
+        )
+        self.client = HttpClient(
+            api,
+            auth=self.tokens,
+            error_parser=fortnox_error_info,
+            sleep=sleep,
+            clock=clock,
+            name=name,
+        )
+        self._now = now
+        self._name = name
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One request; an access token Fortnox refuses (401) is refreshed and tried once more."""
+        self.tokens.access_token()  # refresh failures surface here, not inside the session
+        try:
+            return self.client.request(method, path, **kwargs)
+        except AuthError:
+            if not self.tokens.rejected:
+                raise
+        self.tokens.invalidate()
+        self.tokens.access_token()
+        return self.client.request(method, path, **kwargs)
+
+    def _json(self, response: requests.Response, where: str) -> dict[str, Any]:
+        try:
+            body = response.json(parse_float=Decimal)  # amounts stay exact
+        except (ValueError, RecursionError):
+            raise ParseError("Fortnox answered with a body that is not JSON", file=where) from None
+        if not isinstance(body, dict):
+            raise ParseError("expected a JSON object", file=where, field="body")
+        return body
+
+    def _get_item(self, stream: str, record_id: str) -> dict[str, Any] | None:
+        """One full record by id; None when Fortnox does not have it."""
+        path, _, key = _RESOURCES[stream]
+        where = f"{path}/{{id}}"
+        try:
+            response = self._call("GET", f"{path}/{quote(record_id, safe='')}")
+        except RemoteError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        item = self._json(response, where).get(key)
+        return item if isinstance(item, dict) else None
+
+    def _pages(self, stream: str, params: Mapping[str, str]) -> Iterator[tuple[int, list[Any]]]:
+        """Every page of a list, following MetaInformation's ``@TotalPages``."""
+        path, key, _ = _RESOURCES[stream]
+        page = 1
+        while True:
+            query = {**params, "page": page, "limit": self.config.page_size}
+            body = self._json(self._call("GET", path, params=query), path)
+            items = body.get(key, [])
+            if not isinstance(items, list):
+                raise ParseError("expected a list of records", file=path, field=key)
+            yield page, items
+            total = _total_pages(body.get("MetaInformation"), path)
+            if total is None:
+                if len(items) < self.config.page_size:
+                    return
+            elif page >= total:
+                return
+            page += 1
+
+    # --- streams ----------------------------------------------------------------------------
+
+    def streams(self) -> Sequence[StreamSpec]:
+        return _STREAMS
+
+    def read(self, stream: StreamSpec, cursor: str | None) -> Iterator[Page]:
+        if stream.name not in _RESOURCES:
+            raise ConnectorError(f"unknown stream {stream.name!r}", connector=self._name)
+        since = parse_cursor(cursor)
+        started = self._now()
+        if started.tzinfo is not None:  # naive times are Stockholm time already
+            started = started.astimezone(STOCKHOLM).replace(tzinfo=None)
+        new_cursor = make_cursor(started - dt.timedelta(minutes=self.config.lookback_minutes))
+        params = self._list_query(stream.name, since, started)
+        pending: Page | None = None
+        for number, items in self._pages(stream.name, params):
+            if pending is not None:
+                yield pending
+            pending = Page(list(self._records(stream.name, number, items)), None)
+        yield Page(pending.records if pending else (), new_cursor)
+
+    def _list_query(
+        self, stream: str, since: dt.datetime | None, started: dt.datetime
+    ) -> dict[str, str]:
+        """A first read takes what is open; later reads take what changed since the cursor."""
+        if since is None and stream == "customers":
+            return {"filter": "active"}
+        if since is None and stream == "invoices":
+            return {"filter": "unpaid"}
+        if since is None:
+            since = started - dt.timedelta(days=self.config.history_days)
+        params = {"lastmodified": since.strftime(_STAMP)}
+        if stream == "credit_notes":
+            params["credit"] = "true"
+        return params
+
+    def _records(self, stream: str, page: int, items: list[Any]) -> Iterator[RawRecord]:
+        """The full record behind each list row of a page."""
+        _, _key, _ = _RESOURCES[stream]
+        primary = next(s.primary_key for s in _STREAMS if s.name == stream)
+        for index, item in enumerate(items):
+            location = f"fortnox:{stream}:page{page}[{index}]"
+            record_id = item.get(primary) if isinstance(item, dict) else None
+            if not isinstance(record_id, str | int) or isinstance(record_id, bool):
+                yield RawRecord({"__invalid__": type(item).__name__}, location)
+                continue
+            if stream == "invoices" and _negative(item.get("Total")):
+                continue  # a credit invoice: the credit_notes stream reads it
+            full = self._get_item(stream, str(record_id))
+            if full is not None and _belongs(stream, full):
+                yield RawRecord(full, location)
+
+    def fetch(self, stream: StreamSpec, ids: Sequence[str]) -> Iterator[RawRecord]:
+        if stream.name not in _RESOURCES:
+            raise ConnectorError(f"unknown stream {stream.name!r}", connector=self._name)
+        for record_id in ids:
+            if not record_id or len(record_id) > 64:
+                continue
+            full = self._get_item(stream.name, record_id)
+            if full is not None and _belongs(stream.name, full):
+                yield RawRecord(full, f"fortnox:{stream.name}:{record_id}")
+
+    def normalize(self, stream: StreamSpec, record: RawRecord) -> Sequence[Canonical]:
+        data = record.data
+        raw_id = data.get(stream.primary_key)
+        record_id = str(raw_id)[:40] if isinstance(raw_id, int | str) else ""
+        if "__invalid__" in data:
+            raise RecordError(
+                [f"record is a JSON {data['__invalid__']}, not an object"], location=record.location
+            )
+        reasons = _oversized(data, "", 0)
+        if reasons:
+            raise RecordError(reasons, record_id=record_id, location=record.location)
+        mapping_name, model = _MODELS[stream.name]
+        variables = {
+            "company": self.config.company,
+            "default_currency": self.config.default_currency,
+            "default_country": self.config.default_country,
+        }
+        result = to_model(
+            load_mapping(mapping_name),
+            data,
+            model,
+            variables,
+            location=record.location,
+            record_id=record_id,
+        )
+        return [result]  # type: ignore[list-item]
+
+    # --- booking ----------------------------------------------------------------------------
+
+    def register_payment(self, payment: Payment, claim: Claim) -> str:
+        """Register ``payment`` on the claim's invoice and book it; returns its Fortnox number.
+
+        Fortnox payments carry no reference of ours, so a payment registered earlier is
+        recognized by invoice, date and amount, and reused instead of registered twice.
+        """
+        if payment.currency != "SEK":
+            raise ConnectorError(
+                "registering a payment in another currency than SEK is not supported: Fortnox "
+                "needs the SEK amount the bank received",
+                connector=self._name,
+            )
+        if payment.amount <= 0:
+            raise ConnectorError("only positive payments can be registered", connector=self._name)
+        number = claim.invoice_number
+        if not number.isdigit() or len(number) > 9:
+            raise NotFoundError(f"fortnox: invoice number {number[:20]!r} is not numeric")
+        found = self._find_payment(number, payment)
+        if found is None:
+            body = {
+                "InvoicePayment": {
+                    "InvoiceNumber": int(number),
+                    "Amount": _json_amount(payment.amount),
+                    "AmountCurrency": _json_amount(payment.amount),
+                    "PaymentDate": payment.booking_date.isoformat(),
+                    **(
+                        {"ModeOfPayment": self.config.mode_of_payment}
+                        if self.config.mode_of_payment
+                        else {}
+                    ),
+                }
+            }
+            try:
+                response = self._call("POST", "/3/invoicepayments", json=body)
+            except OutcomeUnknownError:
+                found = self._find_payment(number, payment)
+                if found is None:
+                    raise
+            else:
+                created = self._json(response, "/3/invoicepayments").get("InvoicePayment")
+                ident = created.get("Number") if isinstance(created, dict) else None
+                if not isinstance(ident, str | int) or isinstance(ident, bool):
+                    raise RemoteError(
+                        "Fortnox registered the payment but did not say its number",
+                        connector=self._name,
+                    )
+                found = (str(ident), False)
+        ident, booked = found
+        if self.config.bookkeep_payments and not booked:
+            self._call("PUT", f"/3/invoicepayments/{quote(ident, safe='')}/bookkeep")
+        return ident
+
+    def _find_payment(self, number: str, payment: Payment) -> tuple[str, bool] | None:
+        """An earlier payment on the invoice with the same date and amount: (number, booked)."""
+        for _, items in self._pages("payments", {"invoicenumber": number}):
+            for item in items:
+                if not isinstance(item, dict):
+                    continue
+                ident = item.get("Number")
+                if (
+                    isinstance(ident, str | int)
+                    and str(item.get("InvoiceNumber")) == number
+                    and item.get("PaymentDate") == payment.booking_date.isoformat()
+                    and _same_amount(item.get("Amount"), payment.amount)
+                ):
+                    return str(ident), item.get("Booked") is True
+        return None
+
+    # --- check ------------------------------------------------------------------------------
+
+    def check(self) -> CheckResult:
+        items = [CheckItem(CheckKind.CONFIG, True, f"company {self.config.company}")]
+        try:
+            self.tokens.access_token()
+        except UnreachableError as exc:
+            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+            return CheckResult(self._name, tuple(items))
+        except ClaimbridgeError as exc:
+            items.append(CheckItem(CheckKind.AUTH, False, str(exc)))
+            return CheckResult(self._name, tuple(items))
+        items.append(CheckItem(CheckKind.AUTH, True, "access token obtained"))
+        try:
+            self._call("GET", "/3/companyinformation")
+        except UnreachableError as exc:
+            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+        except AuthError as exc:
+            items.append(CheckItem(CheckKind.PERMISSION, False, str(exc)))
+        except RemoteError as exc:
+            if exc.status == 404:  # the host answers, but this is not the Fortnox API root
+                items[0] = CheckItem(
+                    CheckKind.CONFIG, False, "base_url does not lead to the Fortnox API (HTTP 404)"
+                )
+            items.append(CheckItem(CheckKind.REACHABILITY, exc.status == 404, str(exc)))
+        except ClaimbridgeError as exc:
+            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+        else:
+            items.append(CheckItem(CheckKind.REACHABILITY, True, "company reachable"))
+        return CheckResult(self._name, tuple(items))
+
+    def close(self) -> None:
+        self.client.close()
+        self._token_client.close()
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def make_cursor(since: dt.datetime) -> str:
+    return json.dumps({"v": CURSOR_VERSION, "since": since.strftime(_STAMP)}, separators=(",", ":"))
+
+
+def parse_cursor(cursor: str | None) -> dt.datetime | None:
+    """The Swedish local time a cursor says to read changes from; None for a first read."""
+    if cursor is None:
+        return None
+    try:
+        data = json.loads(cursor)
+        if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
+            raise ValueError
+        return dt.datetime.strptime(str(data["since"]), _STAMP)
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise ParseError("not a Fortnox cursor", field="cursor") from None
+
+
+def _total_pages(meta: Any, where: str) -> int | None:
+    if meta is None:
+        return None
+    total = meta.get("@TotalPages") if isinstance(meta, dict) else None
+    if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+        raise ParseError("MetaInformation has no page count", file=where, field="@TotalPages")
+    return total
+
+
+def _belongs(stream: str, record: Mapping[str, Any]) -> bool:
+    """Credit invoices are invoices in Fortnox; each goes to exactly one of the two streams."""
+    credit = str(record.get("Credit", "")).lower() == "true"
+    if stream == "invoices":
+        return not credit
+    if stream == "credit_notes":
+        return credit
+    return True
+
+
+def _negative(value: Any) -> bool:
+    return isinstance(value, int | Decimal | float) and not isinstance(value, bool) and value < 0
+
+
+def _same_amount(value: Any, amount: Decimal) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | float | str):
+        return False
+    try:
+        return Decimal(str(value)) == amount
+    except ArithmeticError:
+        return False
+
+
+def _json_amount(amount: Decimal) -> float:
+    """A two-decimal amount as a JSON number; the float's shortest form is the exact text."""
+    value = float(amount)
+    if Decimal(repr(value)) != amount:
+        raise ConnectorError(f"amount {amount} cannot be sent exactly", connector="fortnox")
+    return value
+
+
+def _oversized(value: Any, path: str, depth: int) -> list[str]:
+    """Reasons for text too long or nesting too deep: hostile records stop here."""
+    if depth > MAX_DEPTH:
+        return [f"{path or 'record'}: nested too deeply"]
+    if isinstance(value, str):
+        return [f"{path}: text longer than {MAX_TEXT} characters"] if len(value) > MAX_TEXT else []
+    if isinstance(value, Mapping):
+        items: Iterator[tuple[str, Any]] = (
+            (f"{path}.{k}" if path else str(k), v) for k, v in value.items()
+        )
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return []
+    reasons: list[str] = []
+    for child_path, child in items:
+        reasons.extend(_oversized(child, child_path[:80], depth + 1))
+        if len(reasons) >= 5:
+            break
+    return reasons
