@@ -9,7 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pytest
 import responses
 from stdnum import luhn
 
@@ -277,28 +276,3 @@ class TripletexHarness(SourceHarness):
 
 class TestTripletexContract(SourceContract):
     harness_class = TripletexHarness
-
-    @pytest.mark.xfail(
-        strict=True,
-        reason="credit_notes pages /invoice and keeps the isCreditNote rows client-side "
-        "(tripletex.py _read_credit_notes), so it hands out empty pages while the first "
-        "page_size invoices are ordinary ones; the first page is empty",
-    )
-    def test_read_is_lazy(self, harness: SourceHarness) -> None:
-        super().test_read_is_lazy(harness)
-
-    @pytest.mark.xfail(
-        strict=True,
-        reason="capabilities declare fetch_by_id, but fetch() serves customers and invoices "
-        "only; credit_notes and payments raise NotSupportedError (tripletex.py fetch)",
-    )
-    def test_fetch_by_id(self, harness: SourceHarness) -> None:
-        super().test_fetch_by_id(harness)
-
-    @pytest.mark.xfail(
-        strict=True,
-        reason="check() never fails a CONFIG item: the settings item is always ok, and a "
-        "company_id the tokens cannot reach is reported as AUTH (tripletex.py check)",
-    )
-    def test_check_semantics(self, harness: SourceHarness) -> None:
-        super().test_check_semantics(harness)

@@ -2,7 +2,8 @@
 vendor's own OpenAPI document (``vendor-specs/tripletex-openapi.json``).
 
 A scenario drives the connector through everything it does (full and incremental sync of
-every stream, fetch by id, booking a payment twice, ``check``, an expired session, a vendor
+every stream, fetch by id of every stream, booking a payment twice, ``check`` for the
+token's own company, a client company and a company out of reach, an expired session, a vendor
 error); then each recorded call must name an operation of the spec, send only parameters the
 operation declares (every required one, each of its type), and get an answer that validates
 against the operation's response schema, or ``ApiError`` for an error.
@@ -53,14 +54,20 @@ def recorded() -> list[Call]:
         fake.add_invoice(
             300, customer=2, isCreditNote=True, creditedInvoice=102, amountCurrency=-100
         )
+        fake.clients = {555: "Klient AS"}
         source = make_source()
         assert source.check().ok
+        assert make_source(company_id=555).check().ok
+        assert not make_source(company_id=4242).check().ok
         cursors = {s.name: list(source.read(s, None))[-1].cursor for s in source.streams()}
         fake.pay(101, "100.00", TODAY)
         for stream in source.streams():
             list(source.read(stream, cursors[stream.name]))
         list(source.fetch(source.streams()[0], ["1", "2"]))
         list(source.fetch(source.streams()[1], ["103"]))
+        assert list(source.fetch(source.streams()[2], ["300", "101"]))
+        postings = [str(p) for p in fake.postings]
+        assert list(source.fetch(source.streams()[3], [*postings, "999999"]))
         source.register_payment(_payment("50.00"), _claim(104))
         source.register_payment(_payment("50.00"), _claim(104))
         fake.expire_sessions()
@@ -72,7 +79,8 @@ def recorded() -> list[Call]:
 
 
 def _operations(spec: dict[str, Any]) -> Iterator[tuple[re.Pattern[str], str, dict[str, Any]]]:
-    for template, item in spec["paths"].items():
+    """Literal paths first: ``/company/>withLoginAccess`` is not ``/company/{id}``."""
+    for template, item in sorted(spec["paths"].items(), key=lambda pair: "{" in pair[0]):
         pattern = re.compile(re.sub(r"\\\{[^}]+\\\}", r"[^/]+", re.escape(template)) + "$")
         for method, operation in item.items():
             if method in {"get", "put", "post", "delete"}:
@@ -106,6 +114,10 @@ def test_scenario_touched_every_endpoint(recorded: list[Call]) -> None:
     seen = {(c.method, c.path.split("/")[1]) for c in recorded}
     assert {("PUT", "token"), ("GET", "customer"), ("GET", "invoice"), ("GET", "ledger")} <= seen
     assert any(c.path.endswith("/:payment") for c in recorded)
+    paths = {c.path for c in recorded}
+    assert {"/token/session/>whoAmI", "/company/>withLoginAccess"} <= paths
+    assert any(p.startswith("/ledger/posting/") for p in paths)
+    assert any(c.status == 404 and c.path.startswith("/ledger/posting/") for c in recorded)
     assert any(c.status == 401 for c in recorded)
     assert any(c.status == 422 for c in recorded)
 

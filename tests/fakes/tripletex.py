@@ -2,11 +2,13 @@
 
 What it reproduces: session tokens from ``PUT /token/session/:create`` with an expiration
 date, HTTP Basic auth ``<company id>:<token>`` and 401 with code 3000 for an unknown or expired
-token; ``from``/``count`` paging in the ``{fullResultSize, from, count, versionDigest, values}``
-envelope; ``changedSince`` on /customer, the required date windows of /invoice and
-/ledger/posting; the ``X-Rate-Limit-*`` headers and 429 until the period resets (no
-``Retry-After``, as Tripletex); error bodies ``{status, code, message, validationMessages,
-requestId}``; and ``PUT /invoice/{id}/:payment`` adding a payment posting.
+token or a company the session may not act for (its own, user name ``0``, or an accountant
+client listed by ``/company/>withLoginAccess``); ``from``/``count`` paging in the
+``{fullResultSize, from, count, versionDigest, values}`` envelope; ``changedSince`` on
+/customer, the required date windows of /invoice and /ledger/posting, and postings by id;
+the ``X-Rate-Limit-*`` headers and 429 until the period resets (no ``Retry-After``, as
+Tripletex); error bodies ``{status, code, message, validationMessages, requestId}``; and
+``PUT /invoice/{id}/:payment`` adding a payment posting.
 
 Every request and answer is kept in ``calls`` so the contract test can check them against the
 vendor's OpenAPI document.
@@ -53,6 +55,9 @@ class FakeTripletex:
     rate_limit: int = 10_000  # requests per period
     rate_period_s: int = 60
     clock: Callable[[], float] = time.monotonic  # share the client's fake clock in tests
+    company_id: int = 1  # the employee token's own company
+    clients: dict[int, str] = field(default_factory=dict)  # accountant clients: id -> name
+    locked_clients: set[int] = field(default_factory=set)  # listed, but their login refused
     customers: dict[int, dict[str, Any]] = field(default_factory=dict)
     customer_changed: dict[int, dt.datetime] = field(default_factory=dict)
     invoices: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -180,9 +185,10 @@ class FakeTripletex:
             return status, {**limits, **headers}, body
         if method == "PUT" and path == "/token/session/:create":
             return self._create_session(query, limits)
-        if not self._authorized(request):
+        company = self._authorized(request)
+        if company is None:
             return 401, limits, json.dumps(_error(401, 3000, "Authentication required"))
-        reply = self._dispatch(method, path, query)
+        reply = self._dispatch(method, path, query, company)
         if reply is None:
             return 404, limits, json.dumps(_error(404, 6000, "Object not found"))
         status, body = reply
@@ -208,15 +214,25 @@ class FakeTripletex:
         value = {"id": self.sessions_created, "token": token, "expirationDate": expires.isoformat()}
         return 200, limits, json.dumps({"value": value})
 
-    def _authorized(self, request: requests.PreparedRequest) -> bool:
+    def _authorized(self, request: requests.PreparedRequest) -> int | None:
+        """The company the request acts for, or None when its session or company is refused."""
         header = request.headers.get("Authorization", "")
         if not header.startswith("Basic "):
-            return False
+            return None
         user, _, token = base64.b64decode(header[6:]).decode().partition(":")
         expires = self.sessions.get(token)
-        return user == "0" and expires is not None and self.today < expires
+        if expires is None or self.today >= expires:
+            return None
+        if user in ("", "0", str(self.company_id)):
+            return self.company_id
+        client = int(user) if user.isdigit() else None
+        if client in self.clients and client not in self.locked_clients:
+            return client
+        return None
 
-    def _dispatch(self, method: str, path: str, query: dict[str, str]) -> tuple[int, Any] | None:
+    def _dispatch(
+        self, method: str, path: str, query: dict[str, str], company: int
+    ) -> tuple[int, Any] | None:
         if method == "GET" and path == "/customer":
             return self._list_customers(query)
         if method == "GET" and path == "/invoice":
@@ -224,7 +240,13 @@ class FakeTripletex:
         if method == "GET" and path == "/ledger/posting":
             return self._list_postings(query)
         if method == "GET" and path == "/token/session/>whoAmI":
-            return 200, {"value": {"employeeId": 1, "companyId": 1}}
+            return 200, {"value": {"employeeId": 1, "companyId": company}}
+        if method == "GET" and path == "/company/>withLoginAccess":
+            clients = [{"id": cid, "name": name} for cid, name in sorted(self.clients.items())]
+            return self._page(clients, query)
+        posting = re.fullmatch(r"/ledger/posting/(\d+)", path)
+        if method == "GET" and posting and int(posting.group(1)) in self.postings:
+            return 200, {"value": _public(self.postings[int(posting.group(1))])}
         match = re.fullmatch(r"/invoice/(\d+)(/:payment)?", path)
         if match and int(match.group(1)) in self.invoices:
             iid = int(match.group(1))

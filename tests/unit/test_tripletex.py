@@ -14,6 +14,7 @@ import responses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from claimbridge.connectors.accounting._tripletex_streams import paged
 from claimbridge.connectors.accounting.tripletex import (
     CREDIT_NOTES,
     CUSTOMERS,
@@ -163,6 +164,71 @@ def test_fetch_by_id(fake: FakeTripletex) -> None:
     assert [r.data["invoiceNumber"] for r in invoices] == [103]
 
 
+def test_fetch_credit_notes_and_payments_equal_what_is_read(fake: FakeTripletex) -> None:
+    seed(fake, invoices=3)
+    first, second = fake.pay(101, "100.00", TODAY), fake.pay(102, "50.00", TODAY)
+    fake.add_invoice(300, customer=2, isCreditNote=True, creditedInvoice=102)
+    fake.add_invoice(301, customer=3, isCreditNote=True, creditedInvoice=103)
+    source = make_source()
+    notes = {r.data["id"]: r.data for r in read_all(source, CREDIT_NOTES)[1]}
+    fetched = list(source.fetch(CREDIT_NOTES, ["301", "101", "999", "x"]))  # 101: an invoice
+    assert [r.data for r in fetched] == [notes[301]]
+    assert fetched[0].data["_claimbridge"] == {"credited_invoice_number": "103"}
+    postings = {r.data["id"]: r.data for r in read_all(source, PAYMENTS)[1]}
+    fetched = list(source.fetch(PAYMENTS, [str(second), "404", str(first), str(second)]))
+    assert [r.data for r in fetched] == [postings[second], postings[first]]
+    assert fetched[0].location == f"/ledger/posting/{second}"
+
+
+def test_fetch_skips_postings_that_are_not_payments(fake: FakeTripletex) -> None:
+    seed(fake, invoices=1)
+    posting = fake.pay(101, "10.00", TODAY)
+    fake.postings[posting]["type"] = "OUTGOING_PAYMENT"
+    assert list(make_source().fetch(PAYMENTS, [str(posting)])) == []
+
+
+def test_fetch_passes_on_errors_other_than_not_found(fake: FakeTripletex) -> None:
+    seed(fake, invoices=1)
+    posting = fake.pay(101, "10.00", TODAY)
+    source = make_source()
+    read_all(source, CUSTOMERS)  # the session exists, so the injected error hits the fetch
+    fake.fail_next(422, 15000, "Validation failed")
+    with pytest.raises(RemoteError):
+        list(source.fetch(PAYMENTS, [str(posting)]))
+
+
+def test_credit_notes_come_in_full_pages_without_empty_ones(fake: FakeTripletex) -> None:
+    seed(fake, invoices=7)  # ordinary invoices fill the first /invoice pages
+    for n in range(5):
+        fake.add_invoice(400 + n, customer=1, isCreditNote=True, creditedInvoice=101)
+    pages, records = read_all(make_source(), CREDIT_NOTES)
+    assert [len(p.records) for p in pages] == [2, 2, 1]
+    assert [r.data["id"] for r in records] == [400, 401, 402, 403, 404]
+    assert [p.cursor is not None for p in pages] == [False, False, True]
+
+
+def test_a_stream_without_records_is_one_empty_page_with_the_cursor(fake: FakeTripletex) -> None:
+    seed(fake, invoices=5)
+    (page,) = list(make_source().read(CREDIT_NOTES, None))
+    assert page.records == []
+    assert page.cursor is not None
+
+
+@settings(max_examples=80)
+@given(
+    st.lists(st.lists(st.integers(0, 10**6), max_size=7), max_size=8),
+    st.integers(1, 5),
+)
+def test_paged_packs_batches_into_pages(batches: list[list[int]], size: int) -> None:
+    raw = [[RawRecord({"id": n}, f"/x/{n}") for n in batch] for batch in batches]
+    pages = list(paged(iter(raw), size, "cursor"))
+    flat = [n for batch in batches for n in batch]
+    assert [r.data["id"] for p in pages for r in p.records] == flat
+    assert all(0 < len(p.records) <= size for p in pages) or (not flat and len(pages) == 1)
+    assert [p.cursor for p in pages] == [None] * (len(pages) - 1) + ["cursor"]
+    assert all(len(p.records) == size for p in pages[:-1])
+
+
 # --- auth ---------------------------------------------------------------------------------
 
 
@@ -264,6 +330,52 @@ def test_check_ok(fake: FakeTripletex) -> None:
 
 def test_check_tells_auth_from_reachability(fake: FakeTripletex) -> None:
     result = make_source(consumer_token="nope").check()
+    kinds = {i.kind: i.ok for i in result.items}
+    assert kinds == {CheckKind.CONFIG: True, CheckKind.REACHABILITY: True, CheckKind.AUTH: False}
+
+
+def test_check_reports_an_unreachable_company_as_config(fake: FakeTripletex) -> None:
+    fake.clients = {555: "Klient AS"}
+    result = make_source(company_id=4242).check()
+    kinds = {i.kind: i for i in result.items}
+    assert {k: i.ok for k, i in kinds.items()} == {
+        CheckKind.CONFIG: False,
+        CheckKind.REACHABILITY: True,
+        CheckKind.AUTH: True,
+    }
+    assert "company_id 4242" in kinds[CheckKind.CONFIG].message
+    assert "own company (1)" in kinds[CheckKind.CONFIG].message
+    (listing,) = fake.requests_to("/company/>withLoginAccess")
+    assert listing.status == 200
+
+
+@pytest.mark.parametrize("company_id", [0, 1, 555])
+def test_check_accepts_the_own_company_and_clients(fake: FakeTripletex, company_id: int) -> None:
+    fake.clients = {555: "Klient AS"}
+    result = make_source(company_id=company_id).check()
+    assert result.ok, result.items
+    listed = bool(fake.requests_to("/company/>withLoginAccess"))
+    assert listed is (company_id == 555)
+
+
+def test_check_a_client_refusing_the_session_is_config(fake: FakeTripletex) -> None:
+    fake.clients, fake.locked_clients = {555: "Klient AS"}, {555}
+    result = make_source(company_id=555).check()
+    kinds = {i.kind: i for i in result.items}
+    assert {k: i.ok for k, i in kinds.items()} == {
+        CheckKind.CONFIG: False,
+        CheckKind.REACHABILITY: True,
+        CheckKind.AUTH: True,
+    }
+    assert "cannot act for company_id 555" in kinds[CheckKind.CONFIG].message
+
+
+def test_check_without_a_company_in_the_answer_fails_auth_without_raising() -> None:
+    source = make_source()
+    with responses.RequestsMock() as rsps:
+        rsps.put(f"{BASE_URL}/token/session/:create", json={"value": {"token": "t"}})
+        rsps.get(f"{BASE_URL}/token/session/>whoAmI", json={"value": {"employeeId": 1}})
+        result = source.check()
     kinds = {i.kind: i.ok for i in result.items}
     assert kinds == {CheckKind.CONFIG: True, CheckKind.REACHABILITY: True, CheckKind.AUTH: False}
 

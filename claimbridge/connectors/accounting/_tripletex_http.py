@@ -58,6 +58,12 @@ class SessionAuth(requests.auth.AuthBase):
     def set_token(self, token: SecretStr | None) -> None:
         self._token = token
 
+    def for_company(self, company_id: int) -> SessionAuth:
+        """The same session acting for another company (``0``: the token's own company)."""
+        other = SessionAuth(company_id)
+        other._token = self._token
+        return other
+
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         if self._token is not None:
             pair = f"{self._user}:{self._token.get_secret_value()}".encode()

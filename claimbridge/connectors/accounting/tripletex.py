@@ -1,21 +1,20 @@
 """The Tripletex source: customers, invoices, payments and credit notes from API v2.
 
-Incremental sync as the API allows it. ``/customer`` has ``changedSince``. ``/invoice`` has
-no change filter, only an invoice-date window, so an invoice that changed because money moved
-is found through the payment postings of the window (``/ledger/posting?type=INCOMING_PAYMENT``)
-and credited invoices through the credit notes of the window; both are then fetched again.
-Each window starts ``lookback_days`` before the previous sync, for postings booked late.
-A sync with nothing changed costs one request per stream plus one for the postings.
+Incremental sync as the API allows it (how each stream is read: ``_tripletex_streams``). A
+sync with nothing changed costs one request per stream plus one for the payment postings.
 
 Credit notes are invoices with ``isCreditNote``; reminders, their fees and the notice of debt
 collection are the invoice's ``reminders``. The remaining principal is
 ``amountCurrencyOutstanding`` (without reminder fees), in the invoice's currency.
+
+``check()`` tells apart tokens Tripletex refuses (AUTH) from a ``company_id`` the tokens
+cannot act for (CONFIG): it asks as the token's own company first, then whether the
+configured company is that company or one of its accountant clients.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -34,6 +33,19 @@ from claimbridge.connectors.accounting._tripletex_http import (
     load_session,
     parse_tripletex_error,
     save_session,
+)
+from claimbridge.connectors.accounting._tripletex_streams import (
+    CREDIT_NOTES,
+    CUSTOMERS,
+    DERIVED,
+    INVOICES,
+    PAYMENTS,
+    StreamReader,
+    Window,
+    list_pages,
+    make_cursor,
+    paged,
+    parse_cursor,
 )
 from claimbridge.connectors.base import (
     Canonical,
@@ -61,36 +73,20 @@ from claimbridge.mappings import load_mapping, to_model
 from claimbridge.schemas import Claim, CreditNote, Party, Payment
 from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings, check_base_url
 
-__all__ = ["TripletexSettings", "TripletexSource"]
-
-CUSTOMERS = StreamSpec(name="customers", primary_key="id", cursor_field="changedSince")
-INVOICES = StreamSpec(name="invoices", primary_key="invoiceNumber", cursor_field="invoiceDate")
-PAYMENTS = StreamSpec(name="payments", primary_key="id", cursor_field="date")
-CREDIT_NOTES = StreamSpec(name="credit_notes", primary_key="id", cursor_field="invoiceDate")
+__all__ = [
+    "CREDIT_NOTES",
+    "CUSTOMERS",
+    "INVOICES",
+    "PAYMENTS",
+    "TripletexSettings",
+    "TripletexSource",
+]
 
 DEFAULT_RATE_PER_S = 5.0
-DERIVED = "_claimbridge"  # derived values added to a raw record before mapping
-PAYMENT_POSTING = "INCOMING_PAYMENT"
 NOTICE_TYPES = frozenset({"NOTICE_OF_DEBT_COLLECTION"})
 REMINDER_TYPES = frozenset({"SOFT_REMINDER", "REMINDER"})
-
-_ADDRESS = "addressLine1,addressLine2,postalCode,city,country(isoAlpha2Code)"
-CUSTOMER_FIELDS = (
-    "id,version,customerNumber,name,organizationNumber,isPrivateIndividual,isInactive,email,"
-    "invoiceEmail,overdueNoticeEmail,phoneNumber,phoneNumberMobile,language,"
-    f"postalAddress({_ADDRESS}),physicalAddress({_ADDRESS}),deliveryAddress({_ADDRESS})"
-)
-INVOICE_FIELDS = (
-    "id,version,invoiceNumber,invoiceDate,invoiceDueDate,kid,comment,invoiceComment,amount,"
-    "amountCurrency,amountOutstanding,amountCurrencyOutstanding,isCreditNote,creditedInvoice,"
-    "currency(code),customer(id),reminders(id,reminderDate,type,charge,chargeCurrency)"
-)
-POSTING_FIELDS = (
-    "id,date,description,amount,amountCurrency,currency(code),invoiceNumber,externalRef,"
-    "customer(id),type"
-)
-PAYMENT_POSTING_FIELDS = "id,invoiceNumber"
-_MAX_ID_BATCH = 100
+WHO_AM_I = "/token/session/>whoAmI"
+CLIENTS = "/company/>withLoginAccess"
 
 
 class TripletexSettings(ConnectorSettings):
@@ -190,6 +186,14 @@ employee_token = "${TRIPLETEX_EMPLOYEE_TOKEN}"
             "company": settings.company or str(settings.company_id),
             "default_currency": settings.default_currency,
         }
+        window = Window(
+            today=context.today,
+            history_start=settings.history_start,
+            lookback_days=settings.lookback_days,
+            changed_lookback_minutes=settings.changed_lookback_minutes,
+            page_size=settings.page_size,
+        )
+        self._reader = StreamReader(self._call, window)
 
     # --- requests and the session token -----------------------------------------------
 
@@ -228,13 +232,20 @@ employee_token = "${TRIPLETEX_EMPLOYEE_TOKEN}"
         params: Mapping[str, str | int] | None = None,
         *,
         idempotent: bool | None = None,
+        company_id: int | None = None,
     ) -> dict[str, Any]:
-        """One API call with a session; a rejected session is renewed once and retried."""
+        """One API call with a session; a rejected session is renewed once and retried.
+
+        ``company_id`` acts for another company than the configured one (``0``: the token's).
+        """
         self._ensure_session()
         for attempt in (1, 2):
             self.budget.wait()
+            auth = None if company_id is None else self._auth.for_company(company_id)
             try:
-                response = self.http.request(method, path, params=params, idempotent=idempotent)
+                response = self.http.request(
+                    method, path, params=params, auth=auth, idempotent=idempotent
+                )
             except AuthError as exc:
                 if attempt == 2 or exc.code not in (None, "3000"):
                     raise
@@ -243,24 +254,16 @@ employee_token = "${TRIPLETEX_EMPLOYEE_TOKEN}"
             return _json(response, path)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _pages(
-        self, path: str, params: Mapping[str, str | int], *, at_most: int | None = None
-    ) -> Iterator[list[RawRecord]]:
-        """Tripletex's ``from``/``count`` paging over the ``values`` envelope.
-
-        ``at_most``: the query cannot match more (a list of ids), so one page of that size
-        is the whole answer.
-        """
-        start, count = 0, at_most or self.cfg.page_size
-        while True:
-            body = self._call("GET", path, {**params, "from": start, "count": count})
-            values = body.get("values")
-            if not isinstance(values, list):
-                raise ParseError("the answer has no 'values' list", file=path)
-            yield [_raw(value, path, start + i) for i, value in enumerate(values)]
-            if len(values) < count or at_most is not None:
-                return
-            start += len(values)
+    def _call_own(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        *,
+        idempotent: bool | None = None,
+    ) -> dict[str, Any]:
+        """A call as the token's own company, whatever company the settings name."""
+        return self._call(method, path, params, idempotent=idempotent, company_id=0)
 
     # --- the streams ----------------------------------------------------------------------
 
@@ -268,150 +271,11 @@ employee_token = "${TRIPLETEX_EMPLOYEE_TOKEN}"
         return (CUSTOMERS, INVOICES, CREDIT_NOTES, PAYMENTS)
 
     def read(self, stream: StreamSpec, cursor: str | None) -> Iterator[Page]:
-        since = _parse_cursor(cursor)
-        if stream.name == CUSTOMERS.name:
-            pages = self._read_customers(since)
-        elif stream.name == INVOICES.name:
-            pages = self._read_invoices(since)
-        elif stream.name == CREDIT_NOTES.name:
-            pages = self._read_credit_notes(since)
-        elif stream.name == PAYMENTS.name:
-            pages = self._read_payments(since)
-        else:
-            raise ConnectorError(f"unknown stream {stream.name!r}", connector=self.type_name)
-        return self._with_cursor(pages)
-
-    def _with_cursor(self, pages: Iterator[list[RawRecord]]) -> Iterator[Page]:
-        """The new cursor goes on the last page only: a crash midway re-reads the window."""
-        started = self._now()
-        cursor = json.dumps({"v": 1, "at": started.isoformat(), "date": self._today().isoformat()})
-        previous: list[RawRecord] | None = None
-        for records in pages:
-            if previous is not None:
-                yield Page(previous, None)
-            previous = records
-        yield Page(previous or [], cursor)
-
-    def _today(self) -> dt.date:
-        return self.context.today
-
-    def _window_start(self, since: _Since | None) -> dt.date:
-        if since is None:
-            return self.cfg.history_start
-        return since.date - dt.timedelta(days=self.cfg.lookback_days)
-
-    def _read_customers(self, since: _Since | None) -> Iterator[list[RawRecord]]:
-        params: dict[str, str | int] = {"fields": CUSTOMER_FIELDS}
-        if since is not None:
-            changed = since.at - dt.timedelta(minutes=self.cfg.changed_lookback_minutes)
-            params["changedSince"] = changed.strftime("%Y-%m-%dT%H:%M:%S")
-        yield from self._pages("/customer", params)
-
-    def _invoice_window(self, start: dt.date) -> dict[str, str | int]:
-        end = self._today() + dt.timedelta(days=1)  # invoiceDateTo excludes its day
-        return {
-            "invoiceDateFrom": start.isoformat(),
-            "invoiceDateTo": end.isoformat(),
-            "fields": INVOICE_FIELDS,
-        }
-
-    def _read_invoices(self, since: _Since | None) -> Iterator[list[RawRecord]]:
-        seen: set[str] = set()
-        credited: set[str] = set()
-        for records in self._pages("/invoice", self._invoice_window(self._window_start(since))):
-            page = []
-            for record in records:
-                data = record.data
-                if data.get("isCreditNote") is True:
-                    if isinstance(data.get("creditedInvoice"), int):
-                        credited.add(str(data["creditedInvoice"]))
-                    continue
-                if since is None and not _is_open(data):
-                    continue  # a full sync wants open items; later changes come incrementally
-                seen.add(str(data.get("invoiceNumber", "")))
-                page.append(record)
-            yield page
-        if since is None:
-            return
-        # Invoices from before the window that money moved on, or that a credit note credits.
-        numbers = self._paid_invoice_numbers(self._window_start(since)) - seen
-        for chunk in _chunks(sorted(credited), _MAX_ID_BATCH):
-            records = self._invoices_by_id(chunk)
-            fresh = [r for r in records if str(r.data.get("invoiceNumber", "")) not in seen]
-            seen.update(str(r.data.get("invoiceNumber", "")) for r in fresh)
-            numbers -= {str(r.data.get("invoiceNumber", "")) for r in fresh}
-            yield fresh
-        for chunk in _chunks(sorted(numbers, key=_numeric_key), _MAX_ID_BATCH):
-            yield list(self.fetch(INVOICES, chunk))
-
-    def _paid_invoice_numbers(self, start: dt.date) -> set[str]:
-        params = self._posting_window(start, PAYMENT_POSTING_FIELDS)
-        numbers: set[str] = set()
-        for records in self._pages("/ledger/posting", params):
-            for record in records:
-                number = record.data.get("invoiceNumber")
-                if isinstance(number, str | int) and str(number).strip():
-                    numbers.add(str(number).strip())
-        return numbers
-
-    def _posting_window(self, start: dt.date, fields: str) -> dict[str, str | int]:
-        end = self._today() + dt.timedelta(days=1)
-        return {
-            "dateFrom": start.isoformat(),
-            "dateTo": end.isoformat(),
-            "type": PAYMENT_POSTING,
-            "fields": fields,
-        }
-
-    def _read_payments(self, since: _Since | None) -> Iterator[list[RawRecord]]:
-        params = self._posting_window(self._window_start(since), POSTING_FIELDS)
-        yield from self._pages("/ledger/posting", params)
-
-    def _read_credit_notes(self, since: _Since | None) -> Iterator[list[RawRecord]]:
-        for records in self._pages("/invoice", self._invoice_window(self._window_start(since))):
-            notes = [r for r in records if r.data.get("isCreditNote") is True]
-            yield self._with_credited_numbers(notes)
-
-    def _with_credited_numbers(self, notes: list[RawRecord]) -> list[RawRecord]:
-        """A credit note names the credited invoice by id; the claim knows it by number."""
-        ids = sorted(
-            {str(n.data["creditedInvoice"]) for n in notes if _int(n.data, "creditedInvoice")}
-        )
-        numbers: dict[str, str] = {}
-        for chunk in _chunks(ids, _MAX_ID_BATCH):
-            for record in self._invoices_by_id(chunk, fields="id,invoiceNumber"):
-                numbers[str(record.data.get("id"))] = str(record.data.get("invoiceNumber", ""))
-        result = []
-        for note in notes:
-            derived = {
-                "credited_invoice_number": numbers.get(str(note.data.get("creditedInvoice")))
-            }
-            result.append(RawRecord({**note.data, DERIVED: derived}, note.location))
-        return result
-
-    def _invoices_by_id(self, ids: Sequence[str], fields: str = INVOICE_FIELDS) -> list[RawRecord]:
-        params = self._invoice_window(self.cfg.history_start)
-        params.update(id=",".join(ids), fields=fields)
-        return [r for page in self._pages("/invoice", params, at_most=len(ids)) for r in page]
-
-    # --- fetch by id ----------------------------------------------------------------------
+        batches = self._reader.read(stream, parse_cursor(cursor))
+        return paged(batches, self.cfg.page_size, make_cursor(self._now(), self.context.today))
 
     def fetch(self, stream: StreamSpec, ids: Sequence[str]) -> Iterator[RawRecord]:
-        wanted = [i for i in dict.fromkeys(str(x).strip() for x in ids) if i.isdigit()]
-        if stream.name == CUSTOMERS.name:
-            for chunk in _chunks(wanted, _MAX_ID_BATCH):
-                params: dict[str, str | int] = {"id": ",".join(chunk), "fields": CUSTOMER_FIELDS}
-                for page in self._pages("/customer", params, at_most=len(chunk)):
-                    yield from page
-        elif stream.name == INVOICES.name:
-            # /invoice filters by one invoice number at a time (its ``invoiceNumber`` is Equals).
-            for number in wanted:
-                params = self._invoice_window(self.cfg.history_start)
-                params["invoiceNumber"] = number
-                for page in self._pages("/invoice", params):
-                    yield from (r for r in page if r.data.get("isCreditNote") is not True)
-        else:
-            yield from super().fetch(stream, ids)
+        return self._reader.fetch(stream, ids)
 
     # --- normalize ------------------------------------------------------------------------
 
@@ -462,23 +326,60 @@ employee_token = "${TRIPLETEX_EMPLOYEE_TOKEN}"
     # --- check ----------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
-        items = [CheckItem(CheckKind.CONFIG, True, f"settings valid for {self.cfg.base_url}")]
+        """Reachability, the tokens (AUTH), then the company they should act for (CONFIG).
+
+        Never raises: a failure becomes the item it belongs to.
+        """
+        config = CheckItem(CheckKind.CONFIG, True, f"settings valid for {self.cfg.base_url}")
+        answered = CheckItem(CheckKind.REACHABILITY, True, "Tripletex answered")
+        tokens = CheckItem(CheckKind.AUTH, True, "session token accepted")
         try:
             self._auth.set_token(None)
-            self._ensure_session()
-            self._call("GET", "/token/session/>whoAmI", {"fields": "company(id)"})
-        except AuthError as exc:
-            items.append(CheckItem(CheckKind.REACHABILITY, True, "Tripletex answered"))
-            items.append(CheckItem(CheckKind.AUTH, False, str(exc)))
+            own = self._own_company_id()
         except UnreachableError as exc:
-            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+            return self._result(config, CheckItem(CheckKind.REACHABILITY, False, str(exc)))
         except ClaimbridgeError as exc:
-            items.append(CheckItem(CheckKind.REACHABILITY, True, "Tripletex answered"))
-            items.append(CheckItem(CheckKind.AUTH, False, str(exc)))
-        else:
-            items.append(CheckItem(CheckKind.REACHABILITY, True, "Tripletex answered"))
-            items.append(CheckItem(CheckKind.AUTH, True, "session token accepted"))
-        return CheckResult(self.context.name, tuple(items))
+            return self._result(config, answered, CheckItem(CheckKind.AUTH, False, str(exc)))
+        try:
+            problem = self._company_problem(own)
+        except UnreachableError as exc:
+            return self._result(config, CheckItem(CheckKind.REACHABILITY, False, str(exc)), tokens)
+        except ClaimbridgeError as exc:
+            problem = f"the tokens cannot act for company_id {self.cfg.company_id}: {exc}"
+        if problem is not None:
+            config = CheckItem(CheckKind.CONFIG, False, problem)
+        return self._result(config, answered, tokens)
+
+    def _result(self, *items: CheckItem) -> CheckResult:
+        return CheckResult(self.context.name, items)
+
+    def _own_company_id(self) -> int:
+        """The id of the company the employee token belongs to (``whoAmI`` as company 0)."""
+        value = self._call_own("GET", WHO_AM_I, {"fields": "companyId"}).get("value")
+        company = value.get("companyId") if isinstance(value, dict) else None
+        if not isinstance(company, int) or isinstance(company, bool):
+            raise ParseError("the answer names no company", file=WHO_AM_I, field="companyId")
+        return company
+
+    def _company_problem(self, own: int) -> str | None:
+        """Why the tokens cannot act for the configured company, or None when they can.
+
+        Tripletex: user name ``0`` is the token's own company; any other is an accountant
+        client, listed by ``/company/>withLoginAccess``.
+        """
+        wanted = self.cfg.company_id
+        if wanted in (0, own):
+            return None
+        clients: set[int] = set()
+        for records in list_pages(self._call_own, CLIENTS, {"fields": "id"}, self.cfg.page_size):
+            clients.update(r.data["id"] for r in records if isinstance(r.data.get("id"), int))
+        if wanted not in clients:
+            return (
+                f"company_id {wanted} is neither the tokens' own company ({own}) nor one of "
+                f"the {len(clients)} client companies they have login access to"
+            )
+        self._call("GET", WHO_AM_I, {"fields": "companyId"})  # acting for the client works
+        return None
 
     def close(self) -> None:
         self.http.close()
@@ -492,24 +393,6 @@ _MAPPING_NAMES = {
 }
 
 
-class _Since:
-    __slots__ = ("at", "date")
-
-    def __init__(self, at: dt.datetime, date: dt.date) -> None:
-        self.at = at
-        self.date = date
-
-
-def _parse_cursor(cursor: str | None) -> _Since | None:
-    if cursor is None:
-        return None
-    try:
-        data = json.loads(cursor)
-        return _Since(dt.datetime.fromisoformat(data["at"]), dt.date.fromisoformat(data["date"]))
-    except (ValueError, KeyError, TypeError):
-        raise ParseError("unreadable tripletex cursor; reset the stream", field="cursor") from None
-
-
 def _json(response: requests.Response, path: str) -> dict[str, Any]:
     try:
         data = response.json(parse_float=Decimal)
@@ -520,41 +403,12 @@ def _json(response: requests.Response, path: str) -> dict[str, Any]:
     return data
 
 
-def _raw(value: Any, path: str, index: int) -> RawRecord:
-    if not isinstance(value, dict):
-        return RawRecord({"_problem": "record is not a JSON object"}, f"{path}#{index}")
-    ident = value.get("id")
-    where = f"{path}/{ident}" if isinstance(ident, int) else f"{path}#{index}"
-    return RawRecord(value, where)
-
-
-def _int(data: Mapping[str, Any], key: str) -> bool:
-    value = data.get(key)
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_open(data: Mapping[str, Any]) -> bool:
-    outstanding = data.get("amountCurrencyOutstanding")
-    if not isinstance(outstanding, int | Decimal) or isinstance(outstanding, bool):
-        return True  # let normalize say what is wrong with it
-    return outstanding > 0
-
-
 def _negated(value: Any) -> Any:
     return -value if isinstance(value, int | Decimal) and not isinstance(value, bool) else value
 
 
 def _absolute(value: Any) -> Any:
     return abs(value) if isinstance(value, int | Decimal) and not isinstance(value, bool) else value
-
-
-def _numeric_key(text: str) -> tuple[int, str]:
-    return (int(text), text) if text.isdigit() else (0, text)
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
 
 
 def _invoice_derived(data: Mapping[str, Any]) -> dict[str, Any]:
