@@ -562,6 +562,46 @@ def quarantine(obj: Ctx, pipeline: str | None, include_resolved: bool) -> None:
 
 
 @cli.group()
+def payments() -> None:
+    """Payments from bank files and the ledger, and what they were matched to."""
+
+
+@payments.command("unmatched")
+@click.option("--pipeline", "-p", help="Pipeline name (default: the only one).")
+@click.option("--limit", default=1000, show_default=True)
+@pass_ctx
+def payments_unmatched(obj: Ctx, pipeline: str | None, limit: int) -> None:
+    """The review list: payments that named no claim clearly enough to be matched."""
+    from claimbridge import build
+    from claimbridge.matching import REASONS, unmatched
+
+    config = obj.load()
+    store = build.open_store(config)
+    try:
+        rows = unmatched(store, config.pipeline(pipeline).name, limit=limit)
+    finally:
+        store.close()
+    if obj.json:
+        for row in rows:
+            _echo_json(
+                {
+                    "source": row.source,
+                    "payment_id": row.payment_id,
+                    "amount": str(row.amount),
+                    "currency": row.currency,
+                    "booking_date": row.booking_date,
+                    "reference": row.reference,
+                    "reason": row.reason,
+                }
+            )
+        return
+    for row in rows:
+        why = REASONS.get(row.reason, row.reason)
+        click.echo(f"{row.booking_date}  {row.amount:>12} {row.currency}  {row.payment_id}  {why}")
+    click.echo(f"{len(rows)} unmatched payment(s)")
+
+
+@cli.group()
 def postal() -> None:
     """The postal registers that addresses are checked against."""
 

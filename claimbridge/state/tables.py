@@ -172,7 +172,9 @@ payments_seen = Table(
     Column("case_key", String(40), nullable=True),
     Column("invoice_number", KEY, nullable=True),
     Column("status", String(20), nullable=False),  # matched | unmatched | reported | ignored
+    Column("reason", String(40), nullable=True),  # why unmatched or ignored (a code)
     _ts("seen_at"),
+    Index(None, "pipeline", "status"),
 )
 
 settlements_seen = Table(

@@ -165,9 +165,13 @@ def upgrade() -> None:
     sa.Column('case_key', sa.String(length=40), nullable=True),
     sa.Column('invoice_number', sa.String(length=200), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('reason', sa.String(length=40), nullable=True),
     sa.Column('seen_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('source', 'payment_id', name=op.f('pk_payments_seen'))
     )
+    with op.batch_alter_table('payments_seen', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payments_seen_pipeline_status'), ['pipeline', 'status'], unique=False)
+
     op.create_table('quarantine',
     sa.Column('quarantine_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('pipeline', sa.String(length=120), nullable=False),
@@ -261,6 +265,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_quarantine_pipeline_resolved_at'))
 
     op.drop_table('quarantine')
+    with op.batch_alter_table('payments_seen', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payments_seen_pipeline_status'))
+
     op.drop_table('payments_seen')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_pipeline_status'))
