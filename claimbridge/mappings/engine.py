@@ -392,6 +392,13 @@ class _Generator:
             indent + 2, f"reasons.append({self.bind('field', spec.target + ': ')} + exc.reason)"
         )
         self.emit(indent + 2, "value = None")
+        # hostile values (a signalling NaN, a 10**10**6 exponent) must not escape as crashes
+        self.emit(indent + 1, "except (ArithmeticError, TypeError, ValueError):")
+        self.emit(
+            indent + 2,
+            f"reasons.append({self.bind('field', spec.target + ': not a usable value')})",
+        )
+        self.emit(indent + 2, "value = None")
         self.emit(indent + 1, "else:")
         self.emit(indent + 2, "if type(value) is str and not value.strip():")
         if spec.required:
@@ -582,10 +589,20 @@ def to_model(
 ) -> ModelT:
     """Map and validate one record; any failure is one ``RecordError`` with all reasons."""
     reasons: list[str] = []
-    data = mapping._root(record, variables or _NO_VARIABLES, reasons)
+    try:
+        data = mapping._root(record, variables or _NO_VARIABLES, reasons)
+    except (ArithmeticError, TypeError, ValueError):
+        # a hostile value outside any converter (a signalling NaN compared on the way)
+        reasons.append("the record holds a value that cannot be used (e.g. NaN)")
     if reasons:
         raise RecordError(reasons, location=location, record_id=record_id)
     try:
         return model_cls.model_validate(data)
     except ValidationError as exc:
         raise RecordError(validation_reasons(exc), location=location, record_id=record_id) from None
+    except (ArithmeticError, TypeError) as exc:
+        raise RecordError(
+            [f"the record holds a value that cannot be used ({type(exc).__name__})"],
+            location=location,
+            record_id=record_id,
+        ) from None

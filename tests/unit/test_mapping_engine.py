@@ -320,3 +320,20 @@ _TARGETS = {
     "on_hold",
     "payment_plan",
 }
+
+
+@pytest.mark.parametrize("hostile", [Decimal("sNaN"), Decimal("NaN"), float("nan"), 10**400])
+def test_hostile_numbers_become_record_errors_not_crashes(hostile: object) -> None:
+    mapping = load_mapping("open_items_invoice")
+    record = {
+        "invoice_number": "1",
+        "customer_number": "c",
+        "invoice_date": hostile,
+        "due_date": "2026-01-01",
+        "amount": hostile,
+        "remaining": hostile,
+        "currency": "NOK",
+    }
+    with pytest.raises(RecordError) as caught:
+        to_model(mapping, record, Claim, {"company": "", "default_currency": "NOK"})
+    assert caught.value.reasons
