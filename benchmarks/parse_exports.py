@@ -5,9 +5,15 @@
 Generates UBL invoices and a SAF-T file in a temporary directory, then measures in one run:
 UBL invoices per second and SAF-T megabytes per second, each parsed to raw records (the
 credit-note pre-scan and the open-item derivation included) and, separately, also normalized
-to canonical models, against ``etree.parse`` of the same files; with the peak RSS growth of
+to canonical models, against lxml's bare parse of the same files; with the peak RSS growth of
 each, measured in a forked process; the best of ``--repeat`` interleaved rounds counts.
 Parsing must reach at least half of lxml's bare rate (exit code 1 otherwise).
+
+The baseline is the bare lxml read that does the same kind of job. A UBL file is small and read
+whole, so its baseline is ``etree.parse`` of each file. The SAF-T reader streams (it reads
+500 MB files in flat memory), so its baseline is lxml's own bounded-memory read: ``iterparse``
+on the same ``Customer``/``Transaction`` elements, clearing each; ``etree.parse`` of the whole
+file is faster but holds the whole tree (hundreds of MB), so it is reported, not compared.
 """
 
 from __future__ import annotations
@@ -185,6 +191,10 @@ def _measure_all(
     return best
 
 
+UBL_BASELINE = "lxml etree.parse of each file"
+SAFT_BASELINE = "lxml iterparse(tag=Customer|Transaction) with clear(): the streaming read"
+
+
 def _bare_stream(path: Path) -> int:
     """lxml's own bounded-memory read: iterparse on the same elements, clearing each."""
     ns = "{urn:StandardAuditFile-Taxation-Financial:NO}"
@@ -232,14 +242,14 @@ def run(invoices: int, saft_mb: float, repeat: int = 3) -> dict[str, Any]:
         saft = SaftSource(SaftSettings(path=saft_path), context)
         m = _measure_all(
             {
-                "bare": lambda: len(etree.parse(str(saft_path)).getroot()),
-                "stream": lambda: _bare_stream(saft_path),
+                "bare": lambda: _bare_stream(saft_path),
+                "whole": lambda: len(etree.parse(str(saft_path)).getroot()),
                 "read": lambda: _count(saft, SAFT_INVOICES),
                 "ours": lambda: _drain(saft, SAFT_INVOICES),
             },
             repeat,
         )
-        (sbare_s, _, sbare_peak), (stream_s, _, stream_peak) = m["bare"], m["stream"]
+        (sbare_s, _, sbare_peak), (stream_s, _, stream_peak) = m["whole"], m["bare"]
         sread_s, sours_s = m["read"][0], m["ours"][0]
         open_items, sours_peak = m["ours"][1], m["ours"][2]
 
@@ -247,6 +257,7 @@ def run(invoices: int, saft_mb: float, repeat: int = 3) -> dict[str, Any]:
         "ubl": {
             "invoices": invoices,
             "claims": claims,
+            "baseline": UBL_BASELINE,
             "parsed_per_s": round(invoices / read_s, 1),
             "parsed_and_normalized_per_s": round(invoices / ours_s, 1),
             "lxml_bare_files_per_s": round(invoices / bare_s, 1),
@@ -258,16 +269,17 @@ def run(invoices: int, saft_mb: float, repeat: int = 3) -> dict[str, Any]:
         "saft": {
             "file_mb": round(size_mb, 1),
             "open_items": open_items,
+            "baseline": SAFT_BASELINE,
             "parsed_mb_per_s": round(size_mb / sread_s, 1),
             "parsed_and_normalized_mb_per_s": round(size_mb / sours_s, 1),
-            "lxml_bare_mb_per_s": round(size_mb / sbare_s, 1),
-            "ratio_to_lxml": round(sbare_s / sread_s, 3),
-            "ratio_to_lxml_with_normalize": round(sbare_s / sours_s, 3),
-            "lxml_bare_streaming_mb_per_s": round(size_mb / stream_s, 1),
-            "ratio_to_lxml_streaming": round(stream_s / sread_s, 3),
-            "lxml_streaming_peak_mb": round(stream_peak / 2**20, 2),
+            "lxml_bare_mb_per_s": round(size_mb / stream_s, 1),
+            "ratio_to_lxml": round(stream_s / sread_s, 3),
+            "ratio_to_lxml_with_normalize": round(stream_s / sours_s, 3),
             "peak_mb": round(sours_peak / 2**20, 2),
-            "lxml_peak_mb": round(sbare_peak / 2**20, 2),
+            "lxml_peak_mb": round(stream_peak / 2**20, 2),
+            "lxml_whole_tree_mb_per_s": round(size_mb / sbare_s, 1),
+            "ratio_to_lxml_whole_tree": round(sbare_s / sread_s, 3),
+            "lxml_whole_tree_peak_mb": round(sbare_peak / 2**20, 2),
         },
     }
 

@@ -301,3 +301,61 @@ def test_fifty_megabytes_stream_in_a_fraction_of_their_size(tmp_path: Path) -> N
     # Python-side peak: the open-item sums, never the document. lxml's own buffers are C
     # memory; releasing each transaction keeps the tree itself at one transaction.
     assert peak < size / 10, f"peak {peak} bytes for a {size}-byte file"
+
+
+# --- the transaction's own fields, picked with its customer lines in one call ------------------
+
+
+def _one_invoice(tmp_path: Path, transaction: str) -> Path:
+    path = tmp_path / "t.xml"
+    path.write_text(
+        '<AuditFile xmlns="urn:StandardAuditFile-Taxation-Financial:NO"><Header>'
+        "<AuditFileVersion>1.30</AuditFileVersion><DefaultCurrencyCode>NOK</DefaultCurrencyCode>"
+        "</Header><GeneralLedgerEntries><Journal>"
+        f"<Transaction>{transaction}</Transaction></Journal></GeneralLedgerEntries></AuditFile>",
+        encoding="utf-8",
+    )
+    return path
+
+
+_CUSTOMER_LINE = (
+    "<Line><RecordID>2</RecordID><AccountID>1500</AccountID><CustomerID>7</CustomerID>"
+    "<DebitAmount><Amount>100.00</Amount></DebitAmount></Line>"
+)
+_GL_LINE = (
+    "<Line><RecordID>1</RecordID><AccountID>3000</AccountID><Description>sale</Description>"
+    "<CreditAmount><Amount>100.00</Amount></CreditAmount></Line>"
+)
+
+
+def test_transaction_fields_are_read_wherever_they_stand(tmp_path: Path) -> None:
+    # Out of schema order: the transaction's own fields after its lines are still its own.
+    path = _one_invoice(
+        tmp_path,
+        f"{_GL_LINE}{_CUSTOMER_LINE}<TransactionID>T9</TransactionID>"
+        "<TransactionDate>2025-03-01</TransactionDate><Description>Faktura 9</Description>",
+    )
+    [record] = list(iter_open_items(path))
+    assert record.data["ItemID"] == "7:T9"  # no line reference: the TransactionID is the key
+    assert record.data["ReferenceField"] == "TransactionID"
+    assert (record.data["TransactionDate"], record.data["Description"]) == (
+        "2025-03-01",
+        "Faktura 9",  # the GL line's description belongs to another line
+    )
+    assert record.location.endswith(":1")
+
+
+def test_first_transaction_id_counts_even_when_blank(tmp_path: Path) -> None:
+    path = _one_invoice(
+        tmp_path,
+        "<TransactionID> </TransactionID><TransactionID>T2</TransactionID>"
+        f"<TransactionDate>2025-03-01</TransactionDate>{_CUSTOMER_LINE}",
+    )
+    [record] = list(iter_open_items(path))
+    assert record.data["ItemID"] == "7:?"
+    assert record.data["TransactionID"] is None
+
+
+def test_lines_without_customer_never_make_items(tmp_path: Path) -> None:
+    path = _one_invoice(tmp_path, f"<TransactionID>T1</TransactionID>{_GL_LINE}{_GL_LINE}")
+    assert list(iter_open_items(path)) == []

@@ -17,6 +17,7 @@ from claimbridge.connectors.accounting.ubl import (
     UblSource,
     read_document,
 )
+from claimbridge.connectors.accounting.ubl_document import read_credit_note
 from claimbridge.connectors.base import CheckKind, ConnectorContext, RawRecord
 from claimbridge.errors import NotFoundError, ParseError, RecordError
 from claimbridge.schemas import AddressKind, Claim, CreditNote, Party, PartyKind
@@ -323,3 +324,43 @@ def test_file_list_is_sorted_and_skips_directories(tmp_path: Path) -> None:
         shutil.copy(INVOICE, tmp_path / name)
     (tmp_path / "d.xml").mkdir()
     assert [p.name for p in _source(tmp_path).files()] == ["C.xml", "a.xml", "b.xml"]
+
+
+# --- the document walk --------------------------------------------------------------------------
+
+
+def test_document_read_from_str_path_matches_path() -> None:
+    assert read_document(str(INVOICE)) == read_document(INVOICE)
+    assert read_document(str(INVOICE))["File"] == str(INVOICE)
+
+
+def test_many_lines_leave_the_fields_as_they_are(tmp_path: Path) -> None:
+    text = INVOICE.read_text(encoding="utf-8")
+    start = text.index("<cac:InvoiceLine>")
+    end = text.rindex("</cac:InvoiceLine>") + len("</cac:InvoiceLine>")
+    lines = text[start:end]
+    path = tmp_path / "long.xml"
+    path.write_text(text[:start] + lines * 500 + text[end:], encoding="utf-8")
+    assert read_document(path) | {"File": ""} == read_document(INVOICE) | {"File": ""}
+
+
+def test_fields_after_the_lines_are_not_read(tmp_path: Path) -> None:
+    # UBL's schema puts lines last; the walk stops at the first one (a schema-invalid field
+    # after them is then reported missing, not read from somewhere else).
+    text = INVOICE.read_text(encoding="utf-8")
+    note = "<cbc:Note>Serviceavtale februar</cbc:Note>"
+    assert note in text
+    path = tmp_path / "late.xml"
+    path.write_text(text.replace(note, "").replace("</Invoice>", f"{note}</Invoice>"), "utf-8")
+    assert read_document(path)["Note"] is None
+    assert read_document(INVOICE)["Note"] == "Serviceavtale februar"
+
+
+def test_unreadable_paths_are_no_credit_note(tmp_path: Path) -> None:
+    (tmp_path / "dir.xml").mkdir()
+    assert read_credit_note(tmp_path / "dir.xml") is None
+    assert read_credit_note(tmp_path / "missing.xml") is None
+    assert read_credit_note(INVOICE) is None
+    note = read_credit_note(str(CREDIT))
+    assert note is not None
+    assert note["BillingReference"] == "4711"

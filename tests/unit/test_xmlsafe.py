@@ -156,3 +156,53 @@ def test_doctype_behind_any_whitespace_is_refused(padding: str, keyword: str) ->
     data = f'{padding}<!{keyword} r [<!ENTITY e "x">]><r>&e;</r>'.encode()
     with pytest.raises(ParseError):
         xmlsafe.parse_bytes(data)
+
+
+# --- reading files and dropping blank text --------------------------------------------------------
+
+
+def test_read_bounded_takes_str_and_path_and_names_a_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.xml"
+    path.write_bytes(b"<r/>")
+    assert xmlsafe.read_bounded(path) == xmlsafe.read_bounded(str(path)) == b"<r/>"
+    with pytest.raises(FileNotFoundError):
+        xmlsafe.read_bounded(tmp_path / "missing.xml")
+
+
+def test_read_bounded_refuses_a_huge_file_given_as_str(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(xmlsafe, "MAX_TREE_BYTES", 16)
+    path = tmp_path / "big.xml"
+    path.write_bytes(b"<r>" + b"<a/>" * 10 + b"</r>")
+    with pytest.raises(ParseError, match="larger than 16 bytes") as caught:
+        xmlsafe.read_bounded(str(path))
+    assert str(path) in str(caught.value)
+
+
+def test_drop_blank_text_keeps_values_and_drops_layout() -> None:
+    data = b"<r>\n  <a> x </a>\n  <b>  </b>\n  <c>mixed <d/> text</c>\n</r>"
+    kept = xmlsafe.parse_bytes(data)
+    dropped = xmlsafe.parse_bytes(data, drop_blank_text=True)
+    assert kept.text == "\n  "
+    assert dropped.text is None
+    assert [c.text for c in dropped] == [c.text for c in kept] == [" x ", "  ", "mixed "]
+    assert dropped[2][0].tail == " text"
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_drop_blank_text_keeps_every_protection(drop: bool) -> None:
+    with pytest.raises(ParseError, match="document type declarations"):
+        xmlsafe.parse_bytes(b'<!DOCTYPE r [<!ENTITY e "x">]><r>&e;</r>', drop_blank_text=drop)
+    late = b"<!--" + b"x" * xmlsafe.HEAD_BYTES + b'--><!DOCTYPE r [<!ENTITY e "x">]><r/>'
+    with pytest.raises(ParseError, match="document type declarations"):
+        xmlsafe.parse_bytes(late, drop_blank_text=drop)
+    with pytest.raises(ParseError, match="malformed XML"):
+        xmlsafe.parse_bytes(b"<a>" * 100_000 + b"</a>" * 100_000, drop_blank_text=drop)
+
+
+def test_each_option_has_its_own_reused_parser() -> None:
+    plain, dropping = xmlsafe._parser(), xmlsafe._parser(drop_blank_text=True)
+    assert plain is not dropping
+    assert xmlsafe._parser(drop_blank_text=True) is dropping
+    assert xmlsafe._parser() is plain

@@ -98,13 +98,15 @@ def _decimal(text: str | None, where: str) -> Decimal:
 
 _TRANSACTION_FIELDS = ("TransactionID", "TransactionDate", "Description")
 _LINE_FIELDS = (*_REFERENCE_FIELDS, "Description", "CID", "DueDate")
+_SIDES = frozenset({"DebitAmount", "CreditAmount"})
 
 
 class Ledger:
     """Sums customer lines per (customer, document reference) over one pass of the ledger.
 
-    Hot path: libxml2 picks the customer lines, one pass over a line's children reads what it
-    holds, and the transaction's own fields are looked up only for invoice (debit) lines.
+    Hot path: one compiled XPath call per transaction has libxml2 pick its own fields and its
+    customer lines (the other lines never reach Python), and one pass over a customer line's
+    children reads what it holds.
     """
 
     def __init__(self, path: Path, header: LedgerHeader, namespace: str) -> None:
@@ -117,47 +119,54 @@ class Ledger:
         def q(name: str) -> str:
             return prefix + name
 
-        self.tag = {name: q(name) for name in (*_TRANSACTION_FIELDS, *_LINE_FIELDS)}
-        self.tag.update({name: q(name) for name in ("CustomerID", "DebitAmount", "CreditAmount")})
         self._money = {q(name): name for name in ("Amount", "CurrencyCode", "CurrencyAmount")}
-        self._line_fields = {q(name): name for name in (*_LINE_FIELDS, "CustomerID")}
-        self._sides = {q("DebitAmount"): "DebitAmount", q("CreditAmount"): "CreditAmount"}
-        # Compiled once: libxml2 picks the customer lines, the other lines never reach Python.
-        self._customer_lines = etree.XPath(
-            "s:Line[s:CustomerID]" if namespace else "Line[CustomerID]",
+        self._line_children = {q(name): name for name in (*_LINE_FIELDS, "CustomerID", *_SIDES)}
+        self._head_fields = {q(name): name for name in _TRANSACTION_FIELDS}
+        # Compiled once: libxml2 picks the transaction's own fields and its customer lines in
+        # one call; the other lines and fields never reach Python.
+        s = "s:" if namespace else ""
+        self._picked = etree.XPath(
+            " | ".join(
+                [*(f"{s}{name}" for name in _TRANSACTION_FIELDS), f"{s}Line[{s}CustomerID]"]
+            ),
             namespaces={"s": namespace} if namespace else None,
         )
-
-    def _get(self, element: etree._Element, name: str) -> str | None:
-        text = element.findtext(self.tag[name])
-        return (text.strip() or None) if text is not None else None
 
     def _scan(self, line: etree._Element) -> tuple[dict[str, str], dict[str, etree._Element]]:
         """One pass over a line: its texts we use, and its Debit/CreditAmount elements."""
         fields: dict[str, str] = {}
         sides: dict[str, etree._Element] = {}
+        wanted = self._line_children
         for child in line:
-            tag = child.tag
-            name = self._line_fields.get(tag)
-            if name is not None:
+            name = wanted.get(child.tag)
+            if name is None:
+                continue
+            if name in _SIDES:
+                sides.setdefault(name, child)
+            elif name not in fields:
                 text = child.text
-                if text is not None and (text := text.strip()) and name not in fields:
+                if text is not None and (text := text.strip()):
                     fields[name] = text
-            else:
-                side = self._sides.get(tag)
-                if side is not None:
-                    sides.setdefault(side, child)
         return fields, sides
 
     def add_transaction(self, transaction: etree._Element) -> None:
-        for line in self._customer_lines(transaction):
+        head: dict[str, str | None] = {}
+        lines: list[etree._Element] = []
+        for element in self._picked(transaction):
+            name = self._head_fields.get(element.tag)
+            if name is None:
+                lines.append(element)
+            elif name not in head:  # the first one counts, as ``findtext`` would
+                text = element.text
+                head[name] = (text.strip() or None) if text is not None else None
+        for line in lines:
             fields, sides = self._scan(line)
             customer = fields.get("CustomerID")
             if customer is not None:
-                self._add_line(customer, transaction, line, fields, sides)
+                self._add_line(customer, head, line, fields, sides)
 
     def _reference(
-        self, customer: str, transaction: etree._Element, fields: dict[str, str]
+        self, customer: str, head: dict[str, str | None], fields: dict[str, str]
     ) -> tuple[str, str]:
         reference = fields.get("ReferenceNumber")
         if reference is not None:
@@ -173,17 +182,17 @@ class Ledger:
         document = fields.get("SourceDocumentID")
         if document is not None:
             return document, "SourceDocumentID"
-        return self._get(transaction, "TransactionID") or "?", "TransactionID"
+        return head.get("TransactionID") or "?", "TransactionID"
 
     def _add_line(
         self,
         customer: str,
-        transaction: etree._Element,
+        head: dict[str, str | None],
         line: etree._Element,
         fields: dict[str, str],
         sides: dict[str, etree._Element],
     ) -> None:
-        reference, ref_field = self._reference(customer, transaction, fields)
+        reference, ref_field = self._reference(customer, head, fields)
         key = (customer, reference)
         item = self.items.get(key)
         if item is None:
@@ -207,9 +216,9 @@ class Ledger:
         if debit is None:
             return
         if item.transaction_date is None:
-            item.transaction_id = self._get(transaction, "TransactionID")
-            item.transaction_date = self._get(transaction, "TransactionDate")
-            item.description = fields.get("Description") or self._get(transaction, "Description")
+            item.transaction_id = head.get("TransactionID")
+            item.transaction_date = head.get("TransactionDate")
+            item.description = fields.get("Description") or head.get("Description")
             item.cid = fields.get("CID")
             if item.transaction_id is not None:
                 self.by_transaction[(customer, item.transaction_id)] = reference

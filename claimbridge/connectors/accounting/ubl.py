@@ -15,21 +15,19 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, ClassVar
 
-from lxml import etree
 from pydantic import Field, ValidationError
 
-from claimbridge import xmlsafe
-from claimbridge.connectors.accounting.export_detect import (
-    UBL_CREDIT_NOTE_NAMESPACE,
-    UBL_INVOICE_NAMESPACE,
-    sniff_root,
+from claimbridge.connectors.accounting.export_detect import sniff_root
+from claimbridge.connectors.accounting.ubl_document import (
+    ROOTS,
+    read_credit_note,
+    read_document,
 )
 from claimbridge.connectors.base import (
     Canonical,
@@ -69,17 +67,6 @@ CUSTOMERS = StreamSpec(name="customers", primary_key="CustomerID")
 INVOICES = StreamSpec(name="invoices", primary_key="ID")
 CREDIT_NOTES = StreamSpec(name="credit_notes", primary_key="ID")
 
-CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
-CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
-# The root's local name, after an optional BOM and the prolog's whitespace, XML declaration,
-# comments and processing instructions. No match (a DOCTYPE, UTF-16, a head cut short) means
-# "unknown": the file is then parsed to find out.
-_FIRST_TAG = re.compile(
-    rb"(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->)*<(?:[\w.-]+:)?([\w.-]+)", re.DOTALL
-)
-_SNIFF_BYTES = 4096
-_ROOTS = {UBL_INVOICE_NAMESPACE: "Invoice", UBL_CREDIT_NOTE_NAMESPACE: "CreditNote"}
-
 # ISO 6523 ICD codes of national business registers, as used in PEPPOL schemeID attributes.
 _REGISTER_COUNTRY = {
     "0192": "NO",  # Enhetsregisteret (Brønnøysund)
@@ -100,224 +87,6 @@ class UblSettings(ConnectorSettings):
     directory: Path
     pattern: str = Field(default="*.xml", min_length=1)
     page_size: int = Field(default=200, ge=1, le=100_000)
-
-
-# --- reading one document --------------------------------------------------------------------
-
-
-def _clark(path: str) -> tuple[str, ...]:
-    """``cac:A/cbc:B`` → ``("{urn…}A", "{urn…}B")``: tags as lxml spells them."""
-    return tuple(
-        step.replace("cbc:", f"{{{CBC}}}").replace("cac:", f"{{{CAC}}}") for step in path.split("/")
-    )
-
-
-# Every element read, by a key of our own. Each path takes the first element of each step, as
-# ElementPath's ``find`` would, except under the repeated steps in ``_REPEATED``.
-_BUYER = "cac:AccountingCustomerParty/cac:Party"
-_PATHS = {
-    "ID": "cbc:ID",
-    "IssueDate": "cbc:IssueDate",
-    "DueDate": "cbc:DueDate",
-    "DocumentCurrencyCode": "cbc:DocumentCurrencyCode",
-    "Note": "cbc:Note",
-    "BuyerReference": "cbc:BuyerReference",
-    "PaymentMeansDueDate": "cac:PaymentMeans/cbc:PaymentDueDate",
-    "PaymentID": "cac:PaymentMeans/cbc:PaymentID",
-    "PaymentTermsDueDate": "cac:PaymentTerms/cbc:PaymentDueDate",
-    "PaymentTermsNote": "cac:PaymentTerms/cbc:Note",
-    "PayableAmount": "cac:LegalMonetaryTotal/cbc:PayableAmount",
-    "PrepaidAmount": "cac:LegalMonetaryTotal/cbc:PrepaidAmount",
-    "ContractDocumentReference": "cac:ContractDocumentReference/cbc:ID",
-    "OrderReference": "cac:OrderReference/cbc:ID",
-    "AdditionalDocumentReferences": "cac:AdditionalDocumentReference/cbc:ID",
-    "BillingReference": "cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID",
-    "Creditor": "cac:AccountingSupplierParty/cac:Party/cac:PartyLegalEntity/cbc:CompanyID",
-    "Buyer": _BUYER,
-    "Buyer.EndpointID": f"{_BUYER}/cbc:EndpointID",
-    "Buyer.PartyIdentification": f"{_BUYER}/cac:PartyIdentification/cbc:ID",
-    "Buyer.Name": f"{_BUYER}/cac:PartyName/cbc:Name",
-    "Buyer.RegistrationName": f"{_BUYER}/cac:PartyLegalEntity/cbc:RegistrationName",
-    "Buyer.CompanyID": f"{_BUYER}/cac:PartyLegalEntity/cbc:CompanyID",
-    "Address": f"{_BUYER}/cac:PostalAddress",
-    "Address.StreetName": f"{_BUYER}/cac:PostalAddress/cbc:StreetName",
-    "Address.AdditionalStreetName": f"{_BUYER}/cac:PostalAddress/cbc:AdditionalStreetName",
-    "Address.CityName": f"{_BUYER}/cac:PostalAddress/cbc:CityName",
-    "Address.PostalZone": f"{_BUYER}/cac:PostalAddress/cbc:PostalZone",
-    "Address.Country": f"{_BUYER}/cac:PostalAddress/cac:Country/cbc:IdentificationCode",
-    "Contact": f"{_BUYER}/cac:Contact",
-    "Contact.Name": f"{_BUYER}/cac:Contact/cbc:Name",
-    "Contact.Telephone": f"{_BUYER}/cac:Contact/cbc:Telephone",
-    "Contact.ElectronicMail": f"{_BUYER}/cac:Contact/cbc:ElectronicMail",
-}
-_REPEATED = frozenset({"AdditionalDocumentReferences"})
-"""Keys of which every element is kept, not only the first."""
-
-# A compiled step: the key its element is kept under, the steps below it, and whether every
-# element is kept (a repeated step) or only the first.
-_Step = tuple[str, dict[str, "_Step"], bool]
-
-
-def _compile(paths: Mapping[str, str]) -> dict[str, _Step]:
-    """The paths as a tree of steps by tag; a step no path ends at is keyed by its path."""
-    tree: dict[str, _Step] = {}
-    for key, path in sorted(paths.items(), key=lambda item: item[1].count("/")):
-        steps, tags = tree, _clark(path)
-        for depth, tag in enumerate(tags, 1):
-            if tag not in steps:
-                last = depth == len(tags)
-                name = key if last else "/".join(tags[:depth])
-                steps[tag] = (name, {}, last and key in _REPEATED)
-            steps = steps[tag][1]
-    return tree
-
-
-_TREE = _compile(_PATHS)
-
-
-class _Fields:
-    """The wanted elements of one document, found in one pass down the wanted branches.
-
-    Each element is looked at once and the branches no path needs are never entered; a search
-    per field would walk the same children again for every field.
-    """
-
-    __slots__ = ("first", "many")
-
-    def __init__(self, root: etree._Element) -> None:
-        self.first: dict[str, etree._Element] = {}
-        self.many: dict[str, list[etree._Element]] = {}
-        self._collect(root, _TREE)
-
-    def _collect(self, element: etree._Element, steps: dict[str, _Step]) -> None:
-        first = self.first
-        for child in element:
-            step = steps.get(child.tag)
-            if step is None:
-                continue
-            key, below, repeated = step
-            if repeated:
-                self.many.setdefault(key, []).append(child)
-            elif key in first:
-                continue  # only the first element of a step is read, as ``find`` would
-            else:
-                first[key] = child
-            if below:
-                self._collect(child, below)
-
-    def text(self, key: str) -> str | None:
-        return _text_of(self.first.get(key))
-
-    def with_line(self, key: str) -> dict[str, Any] | None:
-        """A value with the line it is on, so a bad value can be reported where it is."""
-        element = self.first.get(key)
-        value = _text_of(element)
-        if element is None or value is None:
-            return None
-        return {"value": value, "line": element.sourceline}
-
-    def scheme(self, key: str) -> str | None:
-        element = self.first.get(key)
-        return None if element is None else element.get("schemeID")
-
-    def texts(self, key: str) -> list[str]:
-        return [text for text in map(_text_of, self.many.get(key, ())) if text]
-
-
-def _text_of(element: etree._Element | None) -> str | None:
-    if element is None:
-        return None
-    text = element.text
-    return (text.strip() or None) if text is not None else None
-
-
-def _buyer(fields: _Fields) -> dict[str, Any]:
-    if "Buyer" not in fields.first:
-        return {}
-    buyer: dict[str, Any] = {
-        "EndpointID": fields.text("Buyer.EndpointID"),
-        "EndpointScheme": fields.scheme("Buyer.EndpointID"),
-        "PartyIdentification": fields.text("Buyer.PartyIdentification"),
-        "Name": fields.text("Buyer.Name"),
-        "RegistrationName": fields.text("Buyer.RegistrationName"),
-        "CompanyID": fields.text("Buyer.CompanyID"),
-        "CompanyIDScheme": fields.scheme("Buyer.CompanyID"),
-    }
-    if "Address" in fields.first:
-        buyer["PostalAddress"] = {
-            name: fields.text(f"Address.{name}")
-            for name in ("StreetName", "AdditionalStreetName", "CityName", "PostalZone", "Country")
-        }
-    if "Contact" in fields.first:
-        buyer["Contact"] = {
-            name: fields.text(f"Contact.{name}") for name in ("Name", "Telephone", "ElectronicMail")
-        }
-    return buyer
-
-
-def _customer_id(buyer: dict[str, Any]) -> str | None:
-    """The buyer's identity in this source: its party id, else endpoint, else legal id."""
-    for key in ("PartyIdentification", "EndpointID", "CompanyID"):
-        if buyer.get(key):
-            return str(buyer[key])
-    return None
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return xmlsafe.read_bounded(path)
-    except OSError as exc:
-        raise ParseError(f"cannot read file: {exc.strerror or exc}", file=str(path)) from None
-
-
-def read_document(path: Path) -> dict[str, Any]:
-    """One UBL Invoice or CreditNote as a plain dict of the fields claimbridge uses.
-
-    Raises ``ParseError`` for whole-file problems: malformed or hostile XML, or a root that is
-    not a UBL 2.1 Invoice/CreditNote. Missing or bad fields are left for ``normalize`` to name.
-    """
-    return _document(_read_bytes(path), path)
-
-
-def _document(data: bytes, path: Path) -> dict[str, Any]:
-    """``read_document`` of bytes already read from ``path``."""
-    name = str(path)
-    root = xmlsafe.parse_bytes(data, name=name)
-    qname = etree.QName(root)
-    kind = _ROOTS.get(qname.namespace or "")
-    if kind != qname.localname:
-        raise ParseError(
-            f"root element is {qname.localname!r} in namespace {qname.namespace!r}; "
-            "expected a UBL 2.1 Invoice or CreditNote",
-            file=name,
-            line=root.sourceline,
-            field=qname.localname,
-        )
-    fields = _Fields(root)
-    buyer = _buyer(fields)
-    return {
-        "DocumentType": kind,
-        "File": name,
-        "ID": fields.text("ID"),
-        "IssueDate": fields.with_line("IssueDate"),
-        "DueDate": fields.with_line("DueDate"),
-        "PaymentMeansDueDate": fields.with_line("PaymentMeansDueDate"),
-        "PaymentTermsDueDate": fields.with_line("PaymentTermsDueDate"),
-        "PaymentTermsNote": fields.text("PaymentTermsNote"),
-        "DocumentCurrencyCode": fields.text("DocumentCurrencyCode"),
-        "PayableAmount": fields.with_line("PayableAmount"),
-        "PrepaidAmount": fields.text("PrepaidAmount"),
-        "PaymentID": fields.text("PaymentID"),
-        "Note": fields.text("Note"),
-        "BuyerReference": fields.text("BuyerReference"),
-        "ContractDocumentReference": fields.text("ContractDocumentReference"),
-        "OrderReference": fields.text("OrderReference"),
-        "AdditionalDocumentReferences": fields.texts("AdditionalDocumentReferences"),
-        "BillingReference": fields.text("BillingReference"),
-        "Creditor": fields.text("Creditor"),
-        "CustomerID": _customer_id(buyer),
-        "Buyer": buyer,
-    }
 
 
 # --- normalization ---------------------------------------------------------------------------
@@ -507,29 +276,6 @@ def _path_order(path: Path) -> tuple[str, ...]:
     return path.parts
 
 
-def _credit_note(path: Path) -> dict[str, Any] | None:
-    """The file as a document when it is a readable credit note, else None.
-
-    The root is told from the first bytes before anything is parsed, so an invoice costs a
-    short read here; a credit note is parsed from the same bytes its head was read from.
-    """
-    try:
-        with path.open("rb", buffering=0) as fh:
-            head = fh.read(_SNIFF_BYTES)
-            match = _FIRST_TAG.match(head)
-            if match is not None and match.group(1) != b"CreditNote":
-                return None
-            size = os.fstat(fh.fileno()).st_size
-            if size > xmlsafe.MAX_TREE_BYTES:
-                return None  # the invoice stream reports it
-            more = fh.read(max(size + 1 - len(head), 0)) if len(head) == _SNIFF_BYTES else b""
-            data = head + more
-        document = _document(data, path)
-    except (OSError, ParseError):
-        return None  # the invoice stream reports unreadable files
-    return document if document["DocumentType"] == "CreditNote" else None
-
-
 def _add_credit(credits: dict[str, list[dict[str, str]]], note: dict[str, Any]) -> None:
     """File a credit note under the invoice it credits, when it says which and how much."""
     amount = (note.get("PayableAmount") or {}).get("value")
@@ -559,16 +305,21 @@ class UblSource(Source):
 
     def files(self) -> list[Path]:
         """The files the pattern matches, sorted: one directory listing per call."""
+        return [Path(name) for name in self._file_names()]
+
+    def _file_names(self) -> list[str]:
+        """``files()`` as plain strings: what the streams open, without a Path per file."""
         directory = self._settings.directory
         if not directory.is_dir():
             raise NotFoundError(f"{directory}: no such directory")
         pattern = self._settings.pattern
         if "/" in pattern or os.sep in pattern or "**" in pattern:
-            return sorted((p for p in directory.glob(pattern) if p.is_file()), key=_path_order)
+            found = sorted((p for p in directory.glob(pattern) if p.is_file()), key=_path_order)
+            return [str(path) for path in found]
         with os.scandir(directory) as entries:
-            names = [e.name for e in entries if fnmatchcase(e.name, pattern) and e.is_file()]
-        names.sort()
-        return [directory / name for name in names]
+            paths = [e.path for e in entries if fnmatchcase(e.name, pattern) and e.is_file()]
+        paths.sort()
+        return paths
 
     def streams(self) -> Sequence[StreamSpec]:
         return (CUSTOMERS, INVOICES, CREDIT_NOTES)
@@ -580,28 +331,28 @@ class UblSource(Source):
             except ParseError as exc:
                 yield path, None, exc
                 continue
-            yield path, name if _ROOTS.get(namespace) == name else None, None
+            yield path, name if ROOTS.get(namespace) == name else None, None
 
-    def _documents(self, files: list[Path], wanted: str) -> Iterator[RawRecord]:
+    def _documents(self, files: list[str], wanted: str) -> Iterator[RawRecord]:
         """Documents of one type, each file read and parsed once; unreadable ones skipped."""
         for path in files:
             if wanted == "CreditNote":
-                data = _credit_note(path)
+                data = read_credit_note(path)
             else:
                 try:
                     data = read_document(path)
                 except ParseError:
                     continue
             if data is not None and data["DocumentType"] == wanted:
-                yield RawRecord(data=data, location=str(path))
+                yield RawRecord(data=data, location=path)
 
-    def _invoices(self, files: list[Path]) -> Iterator[RawRecord]:
+    def _invoices(self, files: list[str]) -> Iterator[RawRecord]:
         """Invoices with the credit notes that credit them; every file that cannot be read is
         yielded too, so that it is quarantined once."""
         credits: dict[str, list[dict[str, str]]] = {}
-        notes: set[Path] = set()
+        notes: set[str] = set()
         for path in files:
-            note = _credit_note(path)
+            note = read_credit_note(path)
             if note is not None:
                 notes.add(path)
                 _add_credit(credits, note)
@@ -611,15 +362,15 @@ class UblSource(Source):
             try:
                 data = read_document(path)
             except ParseError as exc:
-                yield RawRecord(data={"Error": str(exc), "File": str(path)}, location=str(path))
+                yield RawRecord(data={"Error": str(exc), "File": path}, location=path)
                 continue
             if data["DocumentType"] == "Invoice":
-                data["CreditNotes"] = credits.get(str(data.get("ID")), [])
-                yield RawRecord(data=data, location=str(path))
+                data["CreditNotes"] = credits.get(str(data["ID"]), [])
+                yield RawRecord(data=data, location=path)
 
     def _customers(self) -> Iterator[RawRecord]:
         seen: set[str] = set()
-        for record in self._documents(self.files(), "Invoice"):
+        for record in self._documents(self._file_names(), "Invoice"):
             customer = record.data.get("CustomerID")
             if customer and customer not in seen:
                 seen.add(customer)
@@ -630,9 +381,9 @@ class UblSource(Source):
         if stream.name == CUSTOMERS.name:
             records = self._customers()
         elif stream.name == INVOICES.name:
-            records = self._invoices(self.files())
+            records = self._invoices(self._file_names())
         elif stream.name == CREDIT_NOTES.name:
-            records = self._documents(self.files(), "CreditNote")
+            records = self._documents(self._file_names(), "CreditNote")
         else:
             raise NotFoundError(f"the ubl source has no stream {stream.name!r}")
         batch: list[RawRecord] = []
