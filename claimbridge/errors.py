@@ -134,7 +134,21 @@ class ConnectorError(ClaimbridgeError):
 
 
 class AuthError(ConnectorError):
+    """Credentials refused. ``status`` is the HTTP status when one said so: a 401 (the token
+    itself is dead, renew it) reads differently from a 403 (this account may not do that)."""
+
     exit_code = 6
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str = "",
+        code: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, connector=connector, code=code)
+        self.status = status
 
 
 class HostKeyError(ConnectorError):

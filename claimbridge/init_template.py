@@ -4,8 +4,11 @@ Each connector can contribute its own commented block through an optional ``conf
 class attribute (a string, or a classmethod returning one): TOML lines that go under its table,
 after ``type``. A connector without one gets a block generated from its ``Settings`` model:
 each field with its description, required fields filled with a placeholder, optional ones
-commented out with their default, and secrets as ``${ENV_VAR}`` references — so a third-party
-connector gets a usable template without writing one.
+commented out with their default, nested settings models as a commented sub-table after the
+scalar keys, and secrets as ``${ENV_VAR}`` references — so a third-party connector gets a usable
+template without writing one. A commented-out setting with a value is valid as it stands once
+its ``#`` is removed; one that is unset by default shows its key with no value (``# key =``),
+or the field's first example when it declares one.
 """
 
 from __future__ import annotations
@@ -143,7 +146,7 @@ def _connector_table(
     if isinstance(example, str) and example.strip():
         lines += example.strip("\n").splitlines()
     else:
-        lines += settings_block(cls.Settings, env_prefix=(name,))
+        lines += settings_block(cls.Settings, env_prefix=(name,), table=f"{section}.{name}")
     return lines
 
 
@@ -152,10 +155,16 @@ def settings_block(
     *,
     env_prefix: tuple[str, ...],
     overrides: Mapping[str, Any] | None = None,
+    table: str | None = None,
 ) -> list[str]:
-    """Commented TOML lines for a settings model's fields (see the module docstring)."""
+    """Commented TOML lines for a settings model's fields (see the module docstring).
+
+    ``table`` is the dotted name of the model's own table; with it, an optional field holding
+    a settings model is shown as a commented sub-table, else as an inline table.
+    """
     overrides = overrides or {}
     lines: list[str] = []
+    nested: list[str] = []  # sub-tables go last: keys after a table header would belong to it
     for name, info in model.model_fields.items():
         key = info.alias or name
         about = (info.description or name.replace("_", " ")).rstrip(".")
@@ -173,10 +182,23 @@ def settings_block(
         else:
             default = info.get_default(call_default_factory=True)
             if default is None or default is PydanticUndefined:
-                lines += [f"# {about} (optional, not set by default).", f"# {key} ="]
+                lines += [f"# {about} (optional, not set by default).", _unset(key, info)]
+            elif table is not None and isinstance(default, BaseModel):
+                nested += [
+                    f"# {about} (optional; defaults shown, uncomment the header to change any).",
+                    f"# [{table}.{key}]",
+                    *(
+                        f"# {k} = {_toml(v)}" if v is not None else f"# {k} ="
+                        for k, v in default.model_dump(mode="json").items()
+                    ),
+                ]
             else:
                 lines += [f"# {about} (optional; default shown).", f"# {key} = {_toml(default)}"]
-    return lines
+    return lines + nested
+
+
+def _unset(key: str, info: FieldInfo) -> str:
+    return f"# {key} = {_toml(info.examples[0])}" if info.examples else f"# {key} ="
 
 
 def _placeholder(name: str, info: FieldInfo) -> Any:

@@ -13,8 +13,17 @@ Retries are only made where they cannot cause a second effect at the remote:
 
 A request that was sent but got no answer, and may not be repeated, ends in
 :class:`~claimbridge.errors.OutcomeUnknownError`: the caller must ask the remote what happened
-instead of sending again. Log lines and error messages never carry headers, tokens, query
-strings or bodies: only method, path, status, elapsed time and attempt.
+instead of sending again. :func:`failed_before_sending` tells the two cases apart for callers
+that handle transport errors of their own.
+
+401 and 403 become :class:`~claimbridge.errors.AuthError` with the status kept on it; so does
+a 400 whose OAuth2 error code says the client or grant was refused (RFC 6749 section 5.2:
+``invalid_client``, ``invalid_grant``, ``unauthorized_client``), which is how token endpoints
+answer a wrong secret or a dead refresh token. Bodies are JSON (``json=``) or form-encoded
+(``data=``, what OAuth2 token endpoints want).
+
+Log lines and error messages never carry headers, tokens, query strings or bodies: only
+method, path, status, elapsed time and attempt.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import requests
@@ -64,7 +73,9 @@ __all__ = [
     "HttpClient",
     "HttpOptions",
     "HttpSettings",
+    "RequestOptions",
     "check_base_url",
+    "failed_before_sending",
     "parse_error_body",
     "parse_retry_after",
 ]
@@ -74,6 +85,7 @@ log = logging.getLogger("claimbridge.http")
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # no effect at the remote
 _RETRY_STATUSES = frozenset({502, 503, 504})
+_OAUTH_REFUSALS = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
 _MAX_MESSAGE = 300
 
 
@@ -255,6 +267,17 @@ class _Retry(Exception):  # a signal to tenacity; never leaves this module
         self.delay = delay
 
 
+class RequestOptions(TypedDict, total=False):
+    """The keyword arguments of :meth:`HttpClient.request`, for the verb helpers."""
+
+    json: Any
+    data: Mapping[str, str] | None
+    params: Mapping[str, str | int] | None
+    headers: Mapping[str, str] | None
+    auth: requests.auth.AuthBase | None
+    idempotent: bool | None
+
+
 @dataclass(slots=True)
 class _Call:
     method: str
@@ -326,15 +349,21 @@ class HttpClient:
         path: str,
         *,
         json: Any = None,
+        data: Mapping[str, str] | None = None,
         params: Mapping[str, str | int] | None = None,
         headers: Mapping[str, str] | None = None,
+        auth: requests.auth.AuthBase | None = None,
         idempotent: bool | None = None,
     ) -> requests.Response:
         """Send one request with the retry policy; a 2xx/3xx response or a claimbridge error.
 
+        The body is ``json`` or ``data`` (form-encoded), never both. ``auth`` replaces the
+        client's own auth for this request (a token endpoint's client credentials).
         ``idempotent`` overrides the method's own idempotency: pass True for a POST whose
         idempotency key the remote honours, so read timeouts and 5xx can be retried.
         """
+        if json is not None and data is not None:
+            raise TypeError("pass json or data, not both")
         method = method.upper()
         url = self._url(path)
         parts = urlsplit(url)
@@ -355,21 +384,27 @@ class HttpClient:
         )
         try:
             return retrying(
-                self._attempt, call, json=json, params=params, headers=dict(headers or {})
+                self._attempt,
+                call,
+                json=json,
+                data=data,
+                params=params,
+                headers=dict(headers or {}),
+                auth=auth,
             )
         except _Retry as exc:
             raise exc.error from None
 
-    def get(self, path: str, **kwargs: Any) -> requests.Response:
+    def get(self, path: str, **kwargs: Unpack[RequestOptions]) -> requests.Response:
         return self.request("GET", path, **kwargs)
 
-    def post(self, path: str, **kwargs: Any) -> requests.Response:
+    def post(self, path: str, **kwargs: Unpack[RequestOptions]) -> requests.Response:
         return self.request("POST", path, **kwargs)
 
-    def put(self, path: str, **kwargs: Any) -> requests.Response:
+    def put(self, path: str, **kwargs: Unpack[RequestOptions]) -> requests.Response:
         return self.request("PUT", path, **kwargs)
 
-    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+    def delete(self, path: str, **kwargs: Unpack[RequestOptions]) -> requests.Response:
         return self.request("DELETE", path, **kwargs)
 
     def close(self) -> None:
@@ -393,8 +428,10 @@ class HttpClient:
         call: _Call,
         *,
         json: Any,
+        data: Mapping[str, str] | None,
         params: Mapping[str, str | int] | None,
         headers: dict[str, str],
+        auth: requests.auth.AuthBase | None,
     ) -> requests.Response:
         call.attempt += 1
         if self._bucket is not None:
@@ -405,8 +442,10 @@ class HttpClient:
                 call.method,
                 call.url,
                 json=json,
+                data=data,
                 params=params,
                 headers=headers,
+                auth=auth,
                 timeout=self._timeout,
                 verify=self._verify,
             )
@@ -439,7 +478,7 @@ class HttpClient:
                 f"TLS handshake with {call.host} failed; check its certificate and the CA bundle",
                 connector=self.name,
             )
-        if _failed_before_sending(exc):
+        if failed_before_sending(exc):
             return _Retry(
                 UnreachableError(f"could not connect to {call.host} ({kind})", connector=self.name)
             )
@@ -460,11 +499,12 @@ class HttpClient:
         status = response.status_code
         info = self._error_parser(response)
         detail = f": {info.message}" if info.message else ""
-        if status in (401, 403):
+        if status in (401, 403) or (status == 400 and info.code in _OAUTH_REFUSALS):
             return AuthError(
                 f"{call.where} was refused (HTTP {status}); check the credentials{detail}",
                 connector=self.name,
                 code=info.code,
+                status=status,
             )
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if status == 429:
@@ -516,8 +556,12 @@ class HttpClient:
         return f"{self.settings.base_url}/{path.lstrip('/')}"
 
 
-def _failed_before_sending(exc: requests.RequestException) -> bool:
-    """True when the connection never opened, so the remote cannot have seen the request."""
+def failed_before_sending(exc: BaseException) -> bool:
+    """True when the connection never opened, so the remote cannot have seen the request.
+
+    A refused connection, a failed name lookup or a connect timeout qualify; a read timeout or
+    a connection dropped after the request went out do not (the remote may have acted on it).
+    """
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
     if not isinstance(exc, requests.exceptions.ConnectionError):

@@ -8,6 +8,7 @@ import time
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import requests
@@ -30,6 +31,7 @@ from claimbridge.transport.http import (
     ErrorInfo,
     HttpClient,
     HttpSettings,
+    failed_before_sending,
     parse_error_body,
     parse_retry_after,
 )
@@ -310,9 +312,27 @@ def test_tls_failure_is_unreachable_and_not_retried() -> None:
 @responses.activate
 def test_auth_failures_map_to_auth_error(status: int) -> None:
     responses.add(responses.GET, f"{BASE}/x", status=status, json={"error": "invalid_token"})
-    with pytest.raises(AuthError, match=f"HTTP {status}"):
+    with pytest.raises(AuthError, match=f"HTTP {status}") as caught:
         make_client().get("/x")
+    assert caught.value.status == status
     assert len(responses.calls) == 1
+
+
+@pytest.mark.parametrize("code", ["invalid_grant", "invalid_client", "unauthorized_client"])
+@responses.activate
+def test_oauth_refusal_with_400_is_an_auth_error(code: str) -> None:
+    responses.add(responses.POST, f"{BASE}/token", status=400, json={"error": code})
+    with pytest.raises(AuthError, match="HTTP 400") as caught:
+        make_client().post("/token", data={"grant_type": "refresh_token"})
+    assert (caught.value.status, caught.value.code) == (400, code)
+
+
+@responses.activate
+def test_other_400_stays_a_remote_error() -> None:
+    responses.add(responses.POST, f"{BASE}/token", status=400, json={"error": "invalid_request"})
+    with pytest.raises(RemoteError) as caught:
+        make_client().post("/token", data={"grant_type": "password"})
+    assert caught.value.status == 400
 
 
 @responses.activate
@@ -475,3 +495,80 @@ def test_parse_retry_after_forms() -> None:
 def test_parse_retry_after_never_raises(value: str) -> None:
     result = parse_retry_after(value)
     assert result is None or result >= 0
+
+
+# --- form bodies, per-request auth, failed_before_sending ---------------------------------
+
+
+@responses.activate
+def test_data_is_sent_form_encoded() -> None:
+    responses.add(responses.POST, f"{BASE}/token", json={"ok": True})
+    make_client().post("/token", data={"grant_type": "refresh_token", "refresh_token": "a b&c"})
+    request = responses.calls[0].request
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert parse_qs(str(request.body)) == {
+        "grant_type": ["refresh_token"],
+        "refresh_token": ["a b&c"],
+    }
+
+
+def test_json_and_data_together_are_refused() -> None:
+    with pytest.raises(TypeError, match="json or data"):
+        make_client().post("/x", json={"a": 1}, data={"a": "1"})
+
+
+@responses.activate
+def test_form_post_is_retried_only_when_it_failed_before_sending() -> None:
+    responses.add(responses.POST, f"{BASE}/token", body=refused())
+    responses.add(responses.POST, f"{BASE}/token", body=requests.exceptions.ReadTimeout())
+    sleeps = Sleeps()
+    with pytest.raises(OutcomeUnknownError):
+        make_client(sleeps).post("/token", data={"grant_type": "refresh_token"})
+    assert len(responses.calls) == 2  # the refused one again, never the one that was sent
+    assert len(sleeps) == 1
+
+
+@responses.activate
+def test_form_post_honours_timeouts_and_retry_after() -> None:
+    responses.add(responses.POST, f"{BASE}/token", status=429, headers={"Retry-After": "3"})
+    responses.add(responses.POST, f"{BASE}/token", json={})
+    sleeps = Sleeps()
+    client = make_client(sleeps, timeout_connect=2, timeout_read=9)
+    seen: list[Any] = []
+    original = client.session.request
+
+    def spy(*args: Any, **kwargs: Any) -> requests.Response:
+        seen.append(kwargs["timeout"])
+        return original(*args, **kwargs)
+
+    client.session.request = spy  # type: ignore[method-assign]
+    assert client.post("/token", data={"a": "b"}).status_code == 200
+    assert sleeps == [3.0]
+    assert seen == [(2, 9), (2, 9)]
+
+
+@responses.activate
+def test_per_request_auth_replaces_the_clients_own() -> None:
+    responses.add(responses.POST, f"{BASE}/token", json={})
+    responses.add(responses.GET, f"{BASE}/x", json={})
+    client = make_client()
+    client.post("/token", data={"a": "b"}, auth=requests.auth.HTTPBasicAuth("id", "secret"))
+    client.get("/x")
+    assert responses.calls[0].request.headers["Authorization"].startswith("Basic ")
+    assert responses.calls[1].request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (refused(), True),
+        (requests.exceptions.ConnectTimeout(), True),
+        (dropped(), False),
+        (requests.exceptions.ReadTimeout(), False),
+        (requests.exceptions.ConnectionError("no route"), False),
+        (requests.exceptions.SSLError("bad cert"), False),
+        (ValueError("not a request error"), False),
+    ],
+)
+def test_failed_before_sending(exc: BaseException, expected: bool) -> None:
+    assert failed_before_sending(exc) is expected

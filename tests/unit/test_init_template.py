@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import re
+import socket
 import tomllib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import pytest
+from click.testing import CliRunner
 from pydantic import Field, SecretStr
 
+from claimbridge.cli import cli
 from claimbridge.config import load_config
 from claimbridge.connectors.base import (
     Agency,
@@ -23,8 +28,13 @@ from claimbridge.connectors.base import (
     StreamSpec,
 )
 from claimbridge.connectors.registry import Registry, load_registry
-from claimbridge.errors import ConfigError
-from claimbridge.init_template import env_var_name, render_config, required_environment
+from claimbridge.errors import AuthError, ConfigError, UnreachableError
+from claimbridge.init_template import (
+    PLACEHOLDER_URL,
+    env_var_name,
+    render_config,
+    required_environment,
+)
 from claimbridge.logs import get_redactor
 
 
@@ -160,17 +170,113 @@ def test_env_var_name() -> None:
     assert env_var_name("file-drop", "sftp.key") == "CLAIMBRIDGE_FILE_DROP_SFTP_KEY"
 
 
-def test_builtin_combinations_load(tmp_path: Path) -> None:
-    registry = load_registry()
-    combos = [(s, a) for s in ("files",) for a in ("sandbox", "file_drop")]
-    loaded = [(s, a) for s, a in combos if s in registry.sources and a in registry.agencies]
-    for source, agency in loaded:
-        directory = tmp_path / f"{source}-{agency}"
-        directory.mkdir()
-        text = render_config(source, agency, registry=registry)
-        config = write_and_load(directory, text, registry)
-        assert config.pipeline(None).agency.type_name == agency
-    broken = {f.name for f in registry.failures}
-    assert {name for pair in combos for name in pair} <= (
-        set(registry.sources) | set(registry.agencies) | broken
+INSTALLED = load_registry()
+AGENCIES = ("sandbox", "file_drop")
+COMBINATIONS = [(s, a) for s in sorted(INSTALLED.sources) for a in AGENCIES]
+
+
+def uncomment_settings(text: str) -> str:
+    """Every commented-out line that is a TOML key or table on its own, made live."""
+    lines = []
+    for line in text.splitlines():
+        candidate = line.removeprefix("# ")
+        if candidate != line and ("=" in candidate or candidate.startswith("[")):
+            try:
+                tomllib.loads(candidate)
+            except tomllib.TOMLDecodeError:
+                pass  # prose, or a key shown without a value
+            else:
+                line = candidate
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def test_every_builtin_connector_is_installed() -> None:
+    assert not INSTALLED.failures
+    assert {"files", "saft", "ubl", "tripletex", "fiken", "poweroffice"} <= set(INSTALLED.sources)
+    assert set(AGENCIES) <= set(INSTALLED.agencies)
+
+
+@pytest.mark.parametrize(("source", "agency"), COMBINATIONS)
+def test_builtin_combination_loads(tmp_path: Path, source: str, agency: str) -> None:
+    text = render_config(source, agency, registry=INSTALLED)
+    config = write_and_load(tmp_path, text, INSTALLED)
+    pipeline = config.pipeline(None)
+    assert (pipeline.source.type_name, pipeline.agency.type_name) == (source, agency)
+    for name in required_environment(text):
+        assert name.isupper()
+        assert name.replace("_", "").isalnum()
+    if required_environment(text):  # the secrets it names really are needed
+        with pytest.raises(ConfigError):
+            load_config(tmp_path / "claimbridge.toml", environ={}, registry=INSTALLED)
+
+
+@pytest.mark.parametrize(("source", "agency"), COMBINATIONS)
+def test_builtin_commented_settings_are_valid_when_uncommented(
+    tmp_path: Path, source: str, agency: str
+) -> None:
+    text = uncomment_settings(render_config(source, agency, registry=INSTALLED))
+    config = write_and_load(tmp_path, text, INSTALLED)
+    assert config.pipeline(None).source.type_name == source
+
+
+def test_uncommenting_helper_leaves_prose_and_empty_keys() -> None:
+    text = "# Some prose = words here.\n# key =\n# page_size = 5\n# [a.b]\n"
+    assert uncomment_settings(text) == "# Some prose = words here.\n# key =\npage_size = 5\n[a.b]\n"
+
+
+def test_nested_settings_become_a_commented_table_after_the_keys() -> None:
+    text = render_config("files", "sandbox", registry=INSTALLED)
+    block = text[text.index("[agencies.sandbox]") : text.index("[pipelines.main]")]
+    assert "# [agencies.sandbox.http]" in block
+    assert block.index("# batch_size") < block.index("# [agencies.sandbox.http]")
+    assert "# client_cert =\n" in block
+    assert "None" not in block
+
+
+# --- through the CLI ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port bound but not listening: connecting is refused at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def test_init_then_check_reaches_the_network(
+    tmp_path: Path, closed_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "claimbridge.toml"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["init", "--source", "tripletex", "-o", str(config)])
+    assert result.exit_code == 0, result.output
+    text = config.read_text(encoding="utf-8")
+    # the TOML edit: point the commented-out base_url at a dead loopback port, fail fast
+    edited, count = re.subn(
+        r"^# base_url = .*$",
+        f'base_url = "http://127.0.0.1:{closed_port}/v2"',
+        text,
+        count=1,
+        flags=re.MULTILINE,
     )
+    assert count == 1
+    edited = edited.replace(f'url = "{PLACEHOLDER_URL}"', f'url = "http://127.0.0.1:{closed_port}"')
+    edited += "\n[sources.ledger.http]\nmax_retries = 0\ntimeout_connect = 2\n"
+    assert tomllib.loads(edited)["sources"]["ledger"]["base_url"].endswith(f":{closed_port}/v2")
+    config.write_text(edited, encoding="utf-8")
+    env = dict.fromkeys(required_environment(edited), "dummy-value")
+    assert env  # the tokens come from the environment, never from the file
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CLAIMBRIDGE_SANDBOX_TOKEN", "dummy-value")
+    result = runner.invoke(cli, ["--config", str(config), "--json", "check"])
+    assert result.exit_code in (AuthError.exit_code, UnreachableError.exit_code), result.output
+    assert result.exit_code != ConfigError.exit_code
+    report = json.loads(result.stdout)
+    [ledger] = [c for c in report["connectors"] if c["name"] == "ledger"]
+    failed = [c["kind"] for c in ledger["checks"] if not c["ok"]]
+    assert failed == ["reachability"]
+    assert "dummy-value" not in result.output
+    assert "agency.example" not in edited  # nothing in the test leaves the machine

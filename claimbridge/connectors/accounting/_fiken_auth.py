@@ -6,10 +6,10 @@ is used: a crash after the refresh must never leave only the dead token on disk.
 refresh token comes from the config; afterwards the stored one wins.
 
 The token endpoint lives on another host than the API and wants a form-encoded body with HTTP
-Basic client credentials, which :class:`~claimbridge.transport.http.HttpClient` cannot send
-(it only posts JSON). It is called through that client's session — the one seam tests
-intercept — without the retry policy: a refresh whose answer was lost may already have rotated
-the token, so it is never repeated blindly.
+Basic client credentials. It is called through its own
+:class:`~claimbridge.transport.http.HttpClient` as a plain (non-idempotent) POST: a refresh
+whose answer was lost may already have rotated the token, so it is retried only when it failed
+before it was sent, never after.
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from typing import Any
 import requests
 import requests.auth
 from pydantic import SecretStr
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from claimbridge.credentials import CredentialStore
-from claimbridge.errors import AuthError, OutcomeUnknownError, RemoteError, UnreachableError
+from claimbridge.errors import AuthError, OutcomeUnknownError, RemoteError
 from claimbridge.transport.http import ErrorInfo, HttpClient, parse_error_body
 
 __all__ = ["FikenTokens", "fiken_error_info"]
@@ -52,11 +51,7 @@ def fiken_error_info(response: requests.Response) -> ErrorInfo:
 
 
 class FikenTokens(requests.auth.AuthBase):
-    """Bearer auth for the API client that also remembers whether Fiken answered 401.
-
-    ``rejected`` tells the connector that the access token itself was refused (expired or
-    revoked early), as opposed to a 403 for a company or resource the app may not touch.
-    """
+    """Bearer auth for the API client, refreshing the access token when it runs out."""
 
     def __init__(
         self,
@@ -80,7 +75,6 @@ class FikenTokens(requests.auth.AuthBase):
         self._access: SecretStr | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
-        self.rejected = False
 
     def __repr__(self) -> str:
         return "FikenTokens(access_token='**********')"
@@ -89,12 +83,7 @@ class FikenTokens(requests.auth.AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {self.access_token()}"
-        request.register_hook("response", self._note_status)  # type: ignore[no-untyped-call]
         return request
-
-    def _note_status(self, response: requests.Response, *_: Any, **__: Any) -> requests.Response:
-        self.rejected = response.status_code == 401
-        return response
 
     # tokens ---------------------------------------------------------------------------------
 
@@ -133,62 +122,25 @@ class FikenTokens(requests.auth.AuthBase):
         )
         self._access = SecretStr(body["access_token"])
         self._expires_at = self._clock() + max(seconds, 0.0)
-        self.rejected = False
 
     def _post(self, form: dict[str, str]) -> requests.Response:
-        settings = self._client.settings
-        url = settings.base_url
+        """POST to the token endpoint; Fiken refusing the refresh token is an AuthError."""
         try:
-            response = self._client.session.post(
-                url,
-                data=form,
-                auth=self._basic,
-                timeout=(settings.timeout_connect, settings.timeout_read),
+            return self._client.request(
+                "POST", self._client.settings.base_url, data=form, auth=self._basic
             )
-        except requests.ConnectionError as exc:
-            if _never_sent(exc):
-                raise UnreachableError(
-                    f"could not connect to the Fiken token endpoint ({type(exc).__name__})",
-                    connector=self._name,
-                ) from None
+        except AuthError:
+            log.warning(
+                "Fiken refused the refresh token; authorize the app again and store the new "
+                "refresh token"
+            )
+            raise
+        except OutcomeUnknownError:
             raise OutcomeUnknownError(
                 "no answer from the Fiken token endpoint; if Fiken rotated the refresh token "
                 "meanwhile, authorize the app again",
                 connector=self._name,
             ) from None
-        except requests.RequestException as exc:
-            raise UnreachableError(
-                f"the Fiken token endpoint failed ({type(exc).__name__})", connector=self._name
-            ) from None
-        log.info("POST /oauth/token %d", response.status_code)
-        if response.status_code < 400:
-            return response
-        info = fiken_error_info(response)
-        detail = f": {info.message}" if info.message else ""
-        if response.status_code in (400, 401, 403):
-            raise AuthError(
-                f"Fiken refused the refresh token (HTTP {response.status_code}){detail}; "
-                "authorize the app again and store the new refresh token",
-                connector=self._name,
-                code=info.code,
-            )
-        raise RemoteError(
-            f"Fiken token endpoint: HTTP {response.status_code}{detail}",
-            connector=self._name,
-            code=info.code,
-            status=response.status_code,
-            retryable=response.status_code >= 500,
-        )
-
-
-def _never_sent(exc: requests.RequestException) -> bool:
-    """True when the connection never opened, so Fiken cannot have rotated anything."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    reason = exc.args[0] if exc.args else None
-    if isinstance(reason, MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 def _token_body(response: requests.Response, name: str) -> dict[str, Any]:

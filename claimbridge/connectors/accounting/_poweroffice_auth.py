@@ -10,9 +10,10 @@ A 401 from the API (a token revoked or expired early) renews the token and sends
 once more, inside the auth hook — the way ``requests``' digest auth answers a challenge — so
 the core client's rate limit, timeouts and error mapping still apply to both attempts.
 
-The token endpoint wants a form-encoded body with HTTP Basic client credentials, which
-:class:`~claimbridge.transport.http.HttpClient` cannot send (it only posts JSON): it is called
-through the client's session, the one seam tests intercept, with the client's own timeouts.
+The token endpoint wants a form-encoded body with HTTP Basic client credentials; it is called
+through its own :class:`~claimbridge.transport.http.HttpClient`. A client-credentials grant
+changes nothing at Go (it only issues a token), so the request is sent as idempotent: timeouts
+and 5xx answers are retried like a GET.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import requests.auth
 from pydantic import SecretStr
 
 from claimbridge.credentials import CredentialStore
-from claimbridge.errors import AuthError, RemoteError, UnreachableError
+from claimbridge.errors import AuthError, OutcomeUnknownError, UnreachableError
 from claimbridge.transport.http import ErrorInfo, HttpClient, parse_error_body
 
 __all__ = ["SUBSCRIPTION_HEADER", "PowerOfficeAuth", "TokenSource", "poweroffice_error_info"]
@@ -122,41 +123,23 @@ class TokenSource:
         return token
 
     def _request_token(self) -> str:
-        settings = self._client.settings
         self.requests += 1
+        credentials = requests.auth.HTTPBasicAuth(
+            self._application_key.get_secret_value(), self._client_key.get_secret_value()
+        )
         try:
-            response = self._client.session.post(
-                settings.base_url,
+            response = self._client.request(
+                "POST",
+                self._client.settings.base_url,
                 data={"grant_type": "client_credentials"},
-                auth=(
-                    self._application_key.get_secret_value(),
-                    self._client_key.get_secret_value(),
-                ),
+                auth=credentials,
                 headers={SUBSCRIPTION_HEADER: self.subscription_key},
-                timeout=(settings.timeout_connect, settings.timeout_read),
+                idempotent=True,
             )
-        except requests.RequestException as exc:
+        except OutcomeUnknownError:  # nothing to look up: a lost token is simply asked again
             raise UnreachableError(
-                f"token request failed ({type(exc).__name__})", connector=self._name
+                "the token request got no answer", connector=self._name
             ) from None
-        if response.status_code in (400, 401, 403):
-            info = poweroffice_error_info(response)
-            detail = f": {info.message}" if info.message else ""
-            raise AuthError(
-                f"the token request was refused (HTTP {response.status_code}); check the "
-                f"application key, client key and subscription key{detail}",
-                connector=self._name,
-                code=info.code,
-            )
-        if response.status_code >= 300:
-            info = poweroffice_error_info(response)
-            raise RemoteError(
-                f"token request failed (HTTP {response.status_code})",
-                connector=self._name,
-                code=info.code,
-                status=response.status_code,
-                retryable=response.status_code >= 500 or response.status_code == 429,
-            )
         token, lifetime = _token_from(response, self._name)
         self._store.put(
             self._key,

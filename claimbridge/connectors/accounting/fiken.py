@@ -167,7 +167,9 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
                 "fiken: invalid URL", [ConfigProblem("base_url/token_url", str(exc))]
             ) from None
         name = context.name or self.type_name
-        self._token_client = HttpClient(token, error_parser=fiken_error_info, name=name)
+        self._token_client = HttpClient(
+            token, error_parser=fiken_error_info, sleep=sleep, clock=clock, name=name
+        )
         self.tokens = FikenTokens(
             token_client=self._token_client,
             client_id=settings.client_id,
@@ -197,8 +199,8 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
         self.tokens.access_token()  # refresh failures surface here, not inside the session
         try:
             return self.client.request(method, self._company + path, headers=headers, **kwargs)
-        except AuthError:
-            if not self.tokens.rejected:
+        except AuthError as exc:
+            if exc.status != 401:  # a 403 is about permissions: a new token will not help
                 raise
         self.tokens.invalidate()
         self.tokens.access_token()

@@ -163,7 +163,9 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
         if clock is not None:
             timing["clock"] = clock
         self._token_client = HttpClient(
-            HttpSettings.from_options(settings.token_url, settings.http), **timing
+            HttpSettings.from_options(settings.token_url, settings.http),
+            error_parser=poweroffice_error_info,
+            **timing,
         )
         token_timing = {"clock": wall_clock} if wall_clock is not None else {}
         self.tokens = TokenSource(
