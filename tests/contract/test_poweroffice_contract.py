@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pytest
 import responses
 from stdnum import luhn
 
@@ -20,6 +19,7 @@ from tests.fakes.poweroffice import (
     APP_KEY,
     BASE,
     CLIENT_KEY,
+    ORPHAN_CLIENT_KEY,
     SUBSCRIPTION_KEY,
     TOKEN_URL,
     FakePowerOffice,
@@ -179,8 +179,8 @@ class PowerOfficeHarness(SourceHarness):
         return self._source()
 
     def broken_source(self) -> Source:
-        # A client key of another (or no) Go client: the integration points at nothing.
-        return self._source(client_key="client-key-of-no-client")
+        # A client key Go issues tokens for, but behind which there is no Go client.
+        return self._source(client_key=ORPHAN_CLIENT_KEY)
 
     def expected_keys(self) -> dict[str, set[str]]:
         credited = self.ledger.credited
@@ -212,19 +212,3 @@ class PowerOfficeHarness(SourceHarness):
 
 class TestPowerOfficeContract(SourceContract):
     harness_class = PowerOfficeHarness
-
-    @pytest.mark.xfail(
-        strict=True,
-        reason="capabilities declare fetch_by_id, but fetch() of payments and credit_notes "
-        "raises NotFoundError instead of NotSupportedError (poweroffice.py fetch)",
-    )
-    def test_fetch_by_id(self, harness: SourceHarness) -> None:
-        super().test_fetch_by_id(harness)
-
-    @pytest.mark.xfail(
-        strict=True,
-        reason="check() has no CONFIG item at all: a client key of no Go client is reported "
-        "as AUTH (poweroffice.py check)",
-    )
-    def test_check_semantics(self, harness: SourceHarness) -> None:
-        super().test_check_semantics(harness)

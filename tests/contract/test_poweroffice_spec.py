@@ -15,18 +15,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs installed
 import pytest
 import responses
 import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from claimbridge.connectors.accounting.poweroffice import INVOICES
+from claimbridge.connectors.accounting.poweroffice import INVOICES, PAYMENTS
 from claimbridge.connectors.base import RawRecord
 from claimbridge.errors import RemoteError
 from claimbridge.schemas import Claim, Payment, SourceRef
-from tests.fakes.poweroffice import Exchange, FakePowerOffice
+from tests.fakes.poweroffice import BANK_ACCOUNT_ID, Exchange, FakePowerOffice
 from tests.unit.test_poweroffice import ledger, make_source, read_all
 
 SPEC = "vendor-specs/poweroffice-go-v2-openapi.yaml"
@@ -134,6 +134,8 @@ def test_every_exchange_of_a_full_workout_matches_the_spec(spec: Spec) -> None:
         for stream in source.streams():
             read_all(source, stream, cursors[stream.name])
         list(source.fetch(INVOICES, [invoices[3]["Id"]]))
+        payment_ids = [str(e["Id"]) for e in go.entries]
+        assert len(list(source.fetch(PAYMENTS, payment_ids))) == len(payment_ids)
         assert source.check().ok
         claim = source.normalize(INVOICES, RawRecord(data=invoices[1], location="x"))[0]
         assert isinstance(claim, Claim)
@@ -150,7 +152,8 @@ def test_every_exchange_of_a_full_workout_matches_the_spec(spec: Spec) -> None:
             list(source.fetch(INVOICES, [invoices[0]["Id"]]))
     paths = {e.path for e in go.exchanges}
     assert {"/Customers", "/OutgoingInvoices", "/Customerledger/Statement"} <= paths
-    assert "/Vouchers/BankJournals" in paths
+    assert {"/Vouchers/BankJournals", "/ClientIntegrationInformation"} <= paths
+    assert f"/GeneralLedgerAccounts/{BANK_ACCOUNT_ID}" in paths
     for exchange in go.exchanges:
         check_exchange(spec, exchange)
 

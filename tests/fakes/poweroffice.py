@@ -4,8 +4,10 @@ It behaves like Go as far as claimbridge uses it: the client-credentials token e
 application/client key, subscription key header, tokens that expire), ``PageNumber``/
 ``PageSize`` paging (204 past the end), the "changed after" filters, ``ProblemDetails`` error
 bodies, 429 with ``Retry-After`` on demand, and bank vouchers whose ``ExternalImportReference``
-must be unique. Every request and the answer to it are kept in ``exchanges`` so the spec
-contract test can check both against the OpenAPI document.
+must be unique. A client key in ``orphan_client_keys`` gets a token that opens no Go client
+(every API call answers 401): a key whose client removed the integration, or keys of the demo
+and production environments mixed. Every request and the answer to it are kept in
+``exchanges`` so the spec contract test can check both against the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ import responses
 BASE = "https://goapi.poweroffice.test/v2"
 TOKEN_URL = "https://goapi.poweroffice.test/OAuth/Token"
 APP_KEY, CLIENT_KEY, SUBSCRIPTION_KEY = "app-key-1", "client-key-1", "sub-key-1"
+ORPHAN_CLIENT_KEY = "client-key-of-no-client"
+CLIENT_ID = "5b0a4a8e-3f7c-4d2e-9a61-0c7d2b9e1f00"
+BANK_ACCOUNT_ID = 1920
 T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 
 
@@ -54,6 +59,21 @@ class FakePowerOffice:
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     entries: list[dict[str, Any]] = field(default_factory=list)
     vouchers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    client: dict[str, Any] = field(
+        default_factory=lambda: {"ClientId": CLIENT_ID, "ClientName": "Demo AS"}
+    )
+    accounts: dict[int, dict[str, Any]] = field(
+        default_factory=lambda: {
+            BANK_ACCOUNT_ID: {
+                "Id": BANK_ACCOUNT_ID,
+                "AccountNo": 1920,
+                "Name": "Bankinnskudd",
+                "IsActive": True,
+                "CurrencyCode": "NOK",
+            }
+        }
+    )
+    orphan_client_keys: set[str] = field(default_factory=lambda: {ORPHAN_CLIENT_KEY})
     token_lifetime: int = 1200
     throttle_next: int = 0  # answer this many API calls with 429
     retry_after: str = "2"
@@ -64,6 +84,7 @@ class FakePowerOffice:
     api_requests: int = 0
     now: dt.datetime = T0
     _tokens: set[str] = field(default_factory=set)
+    _orphan_tokens: set[str] = field(default_factory=set)
     _ids: Any = field(default_factory=lambda: itertools.count(1000))
 
     # --- ledger helpers -------------------------------------------------------------------
@@ -179,7 +200,10 @@ class FakePowerOffice:
 
     def _token(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         self.token_requests += 1
-        expected = base64.b64encode(f"{APP_KEY}:{CLIENT_KEY}".encode()).decode()
+        granted = {
+            f"Basic {base64.b64encode(f'{APP_KEY}:{key}'.encode()).decode()}": key
+            for key in {CLIENT_KEY, *self.orphan_client_keys}
+        }
         form = dict(parse_qsl(str(request.body or "")))
         if request.headers.get("Ocp-Apim-Subscription-Key") != SUBSCRIPTION_KEY:
             return (
@@ -189,13 +213,11 @@ class FakePowerOffice:
                     {"statusCode": 401, "message": "Access denied due to missing subscription key."}
                 ),
             )
-        if (
-            request.headers.get("Authorization") != f"Basic {expected}"
-            or form.get("grant_type") != "client_credentials"
-        ):
+        client_key = granted.get(str(request.headers.get("Authorization")))
+        if client_key is None or form.get("grant_type") != "client_credentials":
             return 400, {}, json.dumps({"error": "invalid_client"})
         token = f"tok-{uuid.uuid4().hex}"
-        self._tokens.add(token)
+        (self._tokens if client_key == CLIENT_KEY else self._orphan_tokens).add(token)
         body = {"access_token": token, "token_type": "bearer", "expires_in": self.token_lifetime}
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
@@ -218,6 +240,8 @@ class FakePowerOffice:
         if request.headers.get("Ocp-Apim-Subscription-Key") != SUBSCRIPTION_KEY:
             return 401, None, {}
         token = str(request.headers.get("Authorization", "")).removeprefix("Bearer ")
+        if token in self._orphan_tokens:
+            return 401, None, {}
         if token not in self._tokens or self.revoke_tokens:
             self.revoke_tokens = False
             self._tokens.clear()
@@ -232,7 +256,13 @@ class FakePowerOffice:
         if request.method == "POST" and path == "/Vouchers/BankJournals":
             return self._post_voucher(body)
         if path == "/ClientIntegrationInformation":
-            return 200, {"ClientName": "Demo AS"}, {}
+            return 200, dict(self.client), {}
+        match = re.fullmatch(r"/GeneralLedgerAccounts/(\d+)", path)
+        if match:
+            account = self.accounts.get(int(match.group(1)))
+            if account is None:
+                return 404, _problem(404, "Object(s) not found", "Account not found."), {}
+            return 200, account, {}
         match = re.fullmatch(r"/Customers/(\d+)", path)
         if match:
             customer = self.customers.get(int(match.group(1)))
@@ -266,8 +296,8 @@ class FakePowerOffice:
             if query.get("onlyUnpaidInvoices") == "true":
                 rows = [r for r in rows if r["Balance"] != 0]
             if "invoiceIds" in query:
-                ids = set(query["invoiceIds"].split(","))
-                rows = [r for r in rows if r["Id"] in ids]
+                invoice_ids = set(query["invoiceIds"].split(","))
+                rows = [r for r in rows if r["Id"] in invoice_ids]
             return _changed(rows, "BalanceLastChangedDateTimeOffset", after.get("balance"))
         if path == "/Customerledger/Statement":
             rows = _changed(self.entries, "CreatedDateTimeOffset", after.get("created"))

@@ -12,6 +12,7 @@ import requests
 import responses
 
 from claimbridge.connectors.accounting.poweroffice import (
+    CREDIT_NOTES,
     CUSTOMERS,
     INVOICES,
     PAYMENTS,
@@ -24,8 +25,11 @@ from claimbridge.errors import AuthError, RecordError, RemoteError
 from claimbridge.schemas import Claim, Party, Payment, SourceRef
 from tests.fakes.poweroffice import (
     APP_KEY,
+    BANK_ACCOUNT_ID,
     BASE,
+    CLIENT_ID,
     CLIENT_KEY,
+    ORPHAN_CLIENT_KEY,
     SUBSCRIPTION_KEY,
     TOKEN_URL,
     FakePowerOffice,
@@ -35,18 +39,19 @@ from tests.fakes.poweroffice import (
 def make_source(
     *, page_size: int = 2, sleeps: list[float] | None = None, **extra: Any
 ) -> PowerOfficeSource:
-    settings = PowerOfficeSettings(
-        application_key=APP_KEY,
-        client_key=CLIENT_KEY,
-        subscription_key=SUBSCRIPTION_KEY,
-        base_url=BASE,
-        token_url=TOKEN_URL,
-        page_size=page_size,
-        lookback_s=0,
-        bank_account_id=1920,
-        http={"rate_limit_per_s": None, "backoff_initial": 0},
+    values: dict[str, Any] = {
+        "application_key": APP_KEY,
+        "client_key": CLIENT_KEY,
+        "subscription_key": SUBSCRIPTION_KEY,
+        "base_url": BASE,
+        "token_url": TOKEN_URL,
+        "page_size": page_size,
+        "lookback_s": 0,
+        "bank_account_id": BANK_ACCOUNT_ID,
+        "http": {"rate_limit_per_s": None, "backoff_initial": 0},
         **extra,
-    )
+    }
+    settings = PowerOfficeSettings(**values)
     context = ConnectorContext(
         name="ledger", today=dt.date(2026, 3, 1), credentials=MemoryCredentialStore()
     )
@@ -182,11 +187,119 @@ def test_wrong_keys_fail_auth_and_check_says_auth() -> None:
 
 
 def test_check_ok_and_unreachable(go: FakePowerOffice) -> None:
-    assert make_source().check().ok
+    result = make_source(company="Demo AS").check()
+    assert result.ok
+    assert [i.kind for i in result.items] == [
+        CheckKind.AUTH,
+        CheckKind.REACHABILITY,
+        CheckKind.CONFIG,
+        CheckKind.CONFIG,
+    ]
     with responses.RequestsMock() as rsps:
         rsps.add(responses.POST, TOKEN_URL, body=requests.exceptions.ConnectionError("refused"))
         result = make_source().check()
     assert [(i.kind, i.ok) for i in result.items] == [(CheckKind.REACHABILITY, False)]
+
+
+def kinds(source: PowerOfficeSource) -> list[tuple[CheckKind, bool]]:
+    return [(i.kind, i.ok) for i in source.check().items]
+
+
+def test_check_a_client_key_of_no_client_is_config(go: FakePowerOffice) -> None:
+    source = make_source(client_key=ORPHAN_CLIENT_KEY)
+    assert kinds(source) == [(CheckKind.AUTH, True), (CheckKind.CONFIG, False)]
+    assert ORPHAN_CLIENT_KEY not in str(source.check())
+
+
+def test_check_a_token_without_client_id_is_config(go: FakePowerOffice) -> None:
+    go.client = {"ClientId": None, "ClientName": None}
+    assert (CheckKind.CONFIG, False) in kinds(make_source())
+
+
+@pytest.mark.parametrize("company", ["Other AS", "00000000-0000-0000-0000-000000000000"])
+def test_check_a_company_of_another_client_is_config(go: FakePowerOffice, company: str) -> None:
+    result = make_source(company=company).check()
+    assert not result.ok
+    failing = [i for i in result.items if not i.ok]
+    assert [i.kind for i in failing] == [CheckKind.CONFIG]
+    assert CLIENT_ID in failing[0].message
+
+
+@pytest.mark.parametrize("company", ["demo as", CLIENT_ID.upper(), ""])
+def test_check_company_matches_id_or_name(go: FakePowerOffice, company: str) -> None:
+    assert make_source(company=company).check().ok
+
+
+def test_check_bank_account_missing_or_inactive_is_config(go: FakePowerOffice) -> None:
+    assert kinds(make_source(bank_account_id=4242))[-1] == (CheckKind.CONFIG, False)
+    go.accounts[BANK_ACCOUNT_ID]["IsActive"] = False
+    assert kinds(make_source())[-1] == (CheckKind.CONFIG, False)
+    go.accounts.clear()
+    assert kinds(make_source(bank_account_id=None)) == [
+        (CheckKind.AUTH, True),
+        (CheckKind.REACHABILITY, True),
+        (CheckKind.CONFIG, True),
+    ]
+
+
+def test_check_a_forbidden_call_is_permission(go: FakePowerOffice) -> None:
+    go.fail_next = (403, {"Title": "Forbidden", "Status": 403})
+    assert kinds(make_source()) == [(CheckKind.AUTH, True), (CheckKind.PERMISSION, False)]
+
+
+def test_check_a_wrong_subscription_key_is_auth(go: FakePowerOffice) -> None:
+    assert kinds(make_source(subscription_key="nope")) == [(CheckKind.AUTH, False)]
+
+
+def test_check_never_raises_on_an_answer_that_is_not_go() -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        body = {"access_token": "t", "expires_in": 60}
+        rsps.add(responses.POST, TOKEN_URL, json=body)
+        rsps.add(responses.GET, f"{BASE}/ClientIntegrationInformation", body="<html>hi</html>")
+        assert kinds(make_source()) == [(CheckKind.AUTH, True), (CheckKind.CONFIG, False)]
+
+
+def test_check_a_server_error_is_reachability() -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.add(responses.POST, TOKEN_URL, json={"access_token": "t", "expires_in": 60})
+        rsps.add(responses.GET, f"{BASE}/ClientIntegrationInformation", status=503)
+        result = make_source().check()
+    assert [(i.kind, i.ok) for i in result.items][-1] == (CheckKind.REACHABILITY, False)
+
+
+def test_fetch_ledger_entries_by_id(go: FakePowerOffice) -> None:
+    invoices = ledger(go)
+    paid = [go.pay(invoice, "10.00") for invoice in invoices]
+    note = go.add_entry(invoices[0], Decimal("-50"), "OutgoingCreditNote")
+    source = make_source(page_size=1)
+    wanted = [str(paid[2]["Id"]), str(paid[0]["Id"]), "12345678", "x1", str(note["Id"])]
+    got = list(source.fetch(PAYMENTS, wanted))
+    assert sorted(r.data["Id"] for r in got) == sorted([paid[0]["Id"], paid[2]["Id"]])
+    read = {r.data["Id"]: r.data for r in read_all(source, PAYMENTS)[0]}
+    assert all(r.data == read[r.data["Id"]] for r in got)
+    notes = list(source.fetch(CREDIT_NOTES, [str(note["Id"]), str(paid[1]["Id"])]))
+    assert [r.data["Id"] for r in notes] == [note["Id"]]
+
+
+def test_fetch_of_ledger_entries_stops_when_all_are_found(go: FakePowerOffice) -> None:
+    invoices = ledger(go, customers=6)
+    first = go.pay(invoices[0], "1.00")
+    for invoice in invoices[1:]:
+        go.pay(invoice, "1.00")
+    source = make_source(page_size=1)
+    before = go.api_requests
+    assert len(list(source.fetch(PAYMENTS, [str(first["Id"])]))) == 1
+    assert go.api_requests - before == 1
+    assert list(source.fetch(PAYMENTS, [])) == []
+
+
+def test_fetch_of_invoices_leaves_credit_notes_out(go: FakePowerOffice) -> None:
+    invoices = ledger(go)
+    note = go.add_invoice(
+        go.customers[invoices[0]["CustomerId"]], 900, VoucherType="OutgoingCreditNote"
+    )
+    got = list(make_source().fetch(INVOICES, [note["Id"], invoices[0]["Id"]]))
+    assert [r.data["Id"] for r in got] == [invoices[0]["Id"]]
 
 
 def test_429_retry_after_is_waited_out(go: FakePowerOffice) -> None:

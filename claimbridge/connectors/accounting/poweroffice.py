@@ -36,6 +36,7 @@ from claimbridge.connectors.base import (
     CheckResult,
     ConnectorContext,
     ConnectorSettings,
+    NotSupportedError,
     Page,
     RawRecord,
     Source,
@@ -44,6 +45,7 @@ from claimbridge.connectors.base import (
 )
 from claimbridge.errors import (
     AuthError,
+    ClaimbridgeError,
     ConnectorError,
     NotFoundError,
     ParseError,
@@ -73,6 +75,11 @@ _MAPPINGS: dict[str, tuple[str, type[Canonical]]] = {
 _ID_BATCH = 100  # ids per "…Ids=" filter: keeps URLs short
 _MAX_ID_LENGTH = 64
 _CENT = Decimal("0.01")
+_CREDIT_NOTE = "OutgoingCreditNote"
+_NO_CLIENT = (
+    "Go issued a token that opens no Go client: the client key belongs to no client the "
+    "integration is added to (removed, or a key of the other environment: demo/production)"
+)
 
 
 def _negate(value: Any) -> Decimal:
@@ -94,7 +101,11 @@ class PowerOfficeSettings(ConnectorSettings):
     subscription_key: SecretStr = Field(description="product subscription key (dev portal)")
     base_url: str = "https://goapi.poweroffice.net/v2"
     token_url: str = "https://goapi.poweroffice.net/OAuth/Token"  # noqa: S105 - a URL
-    company: str = Field(default="", description="a label for the Go client in SourceRefs")
+    company: str = Field(
+        default="",
+        description="the Go client's id or name: kept in SourceRefs, and check() fails when "
+        "the client key opens another client",
+    )
     default_currency: str = Field(default="NOK", pattern=r"^[A-Z]{3}$")
     page_size: int = Field(default=5000, ge=1, le=20_000)
     lookback_s: int = Field(default=300, ge=0, le=86_400)
@@ -135,7 +146,7 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
 # The demo environment: https://goapi.poweroffice.net/Demo/v2 and …/Demo/OAuth/Token
 # base_url = "https://goapi.poweroffice.net/v2"
 # token_url = "https://goapi.poweroffice.net/OAuth/Token"
-# company = "my-company"          # a label kept in every record's source reference
+# company = "Demo AS"             # the Go client's id or name; check() verifies the key opens it
 # default_currency = "NOK"
 # page_size = 5000                 # PageSize per request; Go allows up to 20000
 # lookback_s = 300                 # incremental syncs re-read this many seconds back
@@ -200,24 +211,76 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
     # --- check ----------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
-        """Token (auth) first, then one small API call (reachability and permission)."""
+        """Token (auth), then which Go client the token opens (config: the right client key,
+        ``company``, ``bank_account_id``). Never raises: every failure is a typed item."""
         name = self.context.name
         try:
             self.tokens.token()
         except AuthError as exc:
             return _result(name, CheckItem(CheckKind.AUTH, False, str(exc)))
-        except ConnectorError as exc:
+        except ClaimbridgeError as exc:
             return _result(name, CheckItem(CheckKind.REACHABILITY, False, str(exc)))
         items = [CheckItem(CheckKind.AUTH, True, "access token obtained")]
+        path = "/ClientIntegrationInformation"
         try:
-            self.client.get("/ClientIntegrationInformation")
+            info = _json_object(self.client.get(path), path) or {}
         except AuthError as exc:
-            items.append(CheckItem(CheckKind.PERMISSION, False, str(exc)))
-        except ConnectorError as exc:
+            if exc.status == 401:  # refused even with a token fresh from Go: it opens nothing
+                items.append(CheckItem(CheckKind.CONFIG, False, _NO_CLIENT))
+            else:
+                items.append(CheckItem(CheckKind.PERMISSION, False, str(exc)))
+            return _result(name, *items)
+        except ParseError:
+            message = "base_url answered, but not like the PowerOffice Go v2 API"
+            items.append(CheckItem(CheckKind.CONFIG, False, message))
+            return _result(name, *items)
+        except ClaimbridgeError as exc:
             items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-        else:
-            items.append(CheckItem(CheckKind.REACHABILITY, True, "PowerOffice Go API answered"))
+            return _result(name, *items)
+        items.append(CheckItem(CheckKind.REACHABILITY, True, "PowerOffice Go API answered"))
+        items.append(self._check_client(info))
+        if self.options.bank_account_id is not None:
+            items.append(self._check_bank_account(self.options.bank_account_id))
         return _result(name, *items)
+
+    def _check_client(self, info: Mapping[str, Any]) -> CheckItem:
+        """The token names a Go client, and the one ``company`` names when it is set."""
+        client_id, client_name = info.get("ClientId"), info.get("ClientName")
+        if not isinstance(client_id, str) or not client_id.strip():
+            return CheckItem(CheckKind.CONFIG, False, _NO_CLIENT)
+        wanted = self.options.company.strip().casefold()
+        known = {v.strip().casefold() for v in (client_id, client_name) if isinstance(v, str)}
+        if wanted and wanted not in known:
+            return CheckItem(
+                CheckKind.CONFIG,
+                False,
+                f"the client key opens Go client {client_id[:_MAX_ID_LENGTH]}, which is not "
+                "the configured company (its client id or name); is it another client's key?",
+            )
+        opened = f"client key opens Go client {client_id[:_MAX_ID_LENGTH]}"
+        return CheckItem(CheckKind.CONFIG, True, opened)
+
+    def _check_bank_account(self, account_id: int) -> CheckItem:
+        """``bank_account_id`` names an active general ledger account of this client."""
+        what = f"bank_account_id {account_id}"
+        try:
+            response = self.client.get(f"/GeneralLedgerAccounts/{account_id}")
+            account = _json_object(response, "/GeneralLedgerAccounts/{id}")
+        except RemoteError as exc:
+            if exc.status == 404:
+                message = f"{what} is no general ledger account of this Go client"
+                return CheckItem(CheckKind.CONFIG, False, message)
+            return CheckItem(CheckKind.REACHABILITY, False, str(exc))
+        except AuthError as exc:
+            return CheckItem(CheckKind.PERMISSION, False, f"{what}: {exc}")
+        except ClaimbridgeError as exc:
+            return CheckItem(CheckKind.REACHABILITY, False, f"{what}: {exc}")
+        if account is None:
+            message = f"{what} is no general ledger account of this Go client"
+            return CheckItem(CheckKind.CONFIG, False, message)
+        if account.get("IsActive") is False:
+            return CheckItem(CheckKind.CONFIG, False, f"{what} is an inactive account")
+        return CheckItem(CheckKind.CONFIG, True, f"{what} is a general ledger account")
 
     # --- read -----------------------------------------------------------------------------
 
@@ -258,22 +321,26 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
                 else {"balanceLastChangedDateTimeOffsetGreaterThan": _iso(since)}
             )
             for page in self._pages("/OutgoingInvoices", params, stream):
-                yield [r for r in page if r.data.get("VoucherType") != "OutgoingCreditNote"]
+                yield [r for r in page if r.data.get("VoucherType") != _CREDIT_NOTE]
         else:
-            types = (
-                ",".join(self.options.payment_voucher_types)
-                if stream.name == "payments"
-                else "OutgoingCreditNote"
-            )
-            today = self.context.today
-            params = {
-                "fromDate": (today - dt.timedelta(days=self.options.history_days)).isoformat(),
-                "toDate": today.isoformat(),
-                "voucherTypes": types,
-            }
+            params = self._ledger_params(stream)
             if since is not None:
                 params["createdDateTimeOffsetGreaterThan"] = _iso(since)
             yield from self._pages("/Customerledger/Statement", params, stream)
+
+    def _ledger_params(self, stream: StreamSpec) -> dict[str, str | int]:
+        """The customer-ledger query of ``stream``: its voucher types, the history window."""
+        types = (
+            ",".join(self.options.payment_voucher_types)
+            if stream.name == "payments"
+            else _CREDIT_NOTE
+        )
+        today = self.context.today
+        return {
+            "fromDate": (today - dt.timedelta(days=self.options.history_days)).isoformat(),
+            "toDate": today.isoformat(),
+            "voucherTypes": types,
+        }
 
     def _customers(self, since: dt.datetime | None) -> Iterator[list[RawRecord]]:
         params: dict[str, str | int] = {}
@@ -346,26 +413,46 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
     # --- fetch ----------------------------------------------------------------------------
 
     def fetch(self, stream: StreamSpec, ids: Sequence[str]) -> Iterator[RawRecord]:
+        """The records with ``ids`` (unknown ones skipped), as a full read yields them.
+
+        Customers are read one by one (``/Customers/{id}``), invoices in batches
+        (``invoiceIds``). Go has no by-id lookup for customer-ledger entries, so payments and
+        credit notes are found by reading the stream's statement window until every id has
+        turned up: one full read of the stream at worst.
+        """
         wanted = [i for i in dict.fromkeys(str(i) for i in ids) if _plain_id(i, uuid=True)]
         if stream.name == "customers":
-            found = []
-            for key in (i for i in wanted if i.isdigit()):
-                try:
-                    response = self.client.get(f"/Customers/{key}")
-                except RemoteError as exc:
-                    if exc.status == 404:
-                        continue
-                    raise
-                data = _json_object(response, "/Customers/{id}")
-                if data is not None:
-                    found.append(RawRecord(data=data, location=f"poweroffice:/Customers/{key}"))
-            yield from self._with_contacts(found)
-            return
-        if stream.name != "invoices":
-            raise NotFoundError(f"fetching {stream.name} by id is not offered by PowerOffice Go")
-        for batch in _batches(wanted, _ID_BATCH):
-            for page in self._pages("/OutgoingInvoices", {"invoiceIds": ",".join(batch)}, stream):
-                yield from page
+            yield from self._with_contacts(list(self._customers_by_id(wanted)))
+        elif stream.name == "invoices":
+            for batch in _batches(wanted, _ID_BATCH):
+                query = {"invoiceIds": ",".join(batch)}
+                for page in self._pages("/OutgoingInvoices", query, stream):
+                    yield from (r for r in page if r.data.get("VoucherType") != _CREDIT_NOTE)
+        elif stream.name in ("payments", "credit_notes"):
+            missing = {i for i in wanted if i.isdigit()}
+            params = self._ledger_params(stream)
+            for page in self._pages("/Customerledger/Statement", params, stream):
+                for record in page:
+                    key = _record_key(record.data, stream)
+                    if key in missing:
+                        missing.discard(key)
+                        yield record
+                if not missing:
+                    return
+        else:
+            raise NotSupportedError(f"PowerOffice Go has no stream {stream.name!r}")
+
+    def _customers_by_id(self, wanted: Sequence[str]) -> Iterator[RawRecord]:
+        for key in (i for i in wanted if i.isdigit()):
+            try:
+                response = self.client.get(f"/Customers/{key}")
+            except RemoteError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            data = _json_object(response, "/Customers/{id}")
+            if data is not None:
+                yield RawRecord(data=data, location=f"poweroffice:/Customers/{key}")
 
     # --- normalize ------------------------------------------------------------------------
 
