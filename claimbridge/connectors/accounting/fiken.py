@@ -24,7 +24,7 @@ from urllib.parse import quote
 import requests
 from pydantic import BaseModel, Field, SecretStr
 
-from claimbridge.connectors.accounting._fiken_auth import FikenTokens, fiken_error_info
+from claimbridge.connectors.accounting._fiken_auth import FIKEN_OAUTH, fiken_error_info
 from claimbridge.connectors.base import (
     Canonical,
     CheckItem,
@@ -39,8 +39,6 @@ from claimbridge.connectors.base import (
     StreamSpec,
 )
 from claimbridge.errors import (
-    AuthError,
-    ClaimbridgeError,
     ConfigError,
     ConfigProblem,
     ConnectorError,
@@ -48,12 +46,12 @@ from claimbridge.errors import (
     ParseError,
     RecordError,
     RemoteError,
-    UnreachableError,
 )
 from claimbridge.mappings.converters import ConversionError, register_converter
 from claimbridge.mappings.engine import load_mapping, to_model
 from claimbridge.schemas import Claim, CreditNote, Party, Payment
-from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings
+from claimbridge.transport.http import HttpClient, HttpOptions
+from claimbridge.transport.oauth import check_source, connect_app
 
 __all__ = ["FikenSettings", "FikenSource"]
 
@@ -157,28 +155,9 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
         if not isinstance(settings, FikenSettings):
             raise ConfigError("fiken: settings must be FikenSettings")
         self.config = settings
-        try:
-            api = HttpSettings.from_options(settings.base_url, settings.http)
-            token = HttpSettings.from_options(
-                settings.token_url, settings.http.model_copy(update={"rate_limit_per_s": None})
-            )
-        except ValueError as exc:
-            raise ConfigError(
-                "fiken: invalid URL", [ConfigProblem("base_url/token_url", str(exc))]
-            ) from None
         name = context.name or self.type_name
-        self._token_client = HttpClient(
-            token, error_parser=fiken_error_info, sleep=sleep, clock=clock, name=name
-        )
-        self.tokens = FikenTokens(
-            token_client=self._token_client,
-            client_id=settings.client_id,
-            client_secret=settings.client_secret,
-            initial_refresh_token=settings.refresh_token,
-            store=context.credentials,
-            store_key=f"fiken:{name}:refresh_token",
-            connector=name,
-            clock=clock,
+        api, self.tokens = connect_app(
+            FIKEN_OAUTH, settings, context, self.type_name, sleep=sleep, clock=clock
         )
         self.client = HttpClient(
             api,
@@ -195,16 +174,11 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One request; an access token Fiken refuses (401) is refreshed and tried once more."""
-        headers = {"X-Request-ID": str(uuid.uuid4())}
-        self.tokens.access_token()  # refresh failures surface here, not inside the session
-        try:
-            return self.client.request(method, self._company + path, headers=headers, **kwargs)
-        except AuthError as exc:
-            if exc.status != 401:  # a 403 is about permissions: a new token will not help
-                raise
-        self.tokens.invalidate()
-        self.tokens.access_token()
-        return self.client.request(method, self._company + path, headers=headers, **kwargs)
+        headers = {"X-Request-ID": str(uuid.uuid4())}  # the same for the retry after a 401
+        path = self._company + path
+        return self.tokens.send(
+            lambda: self.client.request(method, path, headers=headers, **kwargs)
+        )
 
     def _json(self, response: requests.Response, where: str) -> Any:
         try:
@@ -426,40 +400,19 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
     # --- check ------------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
-        items = [CheckItem(CheckKind.CONFIG, True, f"company {self.config.company_slug}")]
-        try:
-            self.tokens.access_token()
-        except UnreachableError as exc:
-            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-            return CheckResult(self._name, tuple(items))
-        except ClaimbridgeError as exc:
-            items.append(CheckItem(CheckKind.AUTH, False, str(exc)))
-            return CheckResult(self._name, tuple(items))
-        items.append(CheckItem(CheckKind.AUTH, True, "access token obtained"))
-        try:
-            self._call("GET", "")
-        except UnreachableError as exc:
-            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-        except AuthError as exc:
-            items.append(CheckItem(CheckKind.PERMISSION, False, str(exc)))
-        except RemoteError as exc:
-            if exc.status == 404:
-                items[0] = CheckItem(
-                    CheckKind.CONFIG,
-                    False,
-                    f"company {self.config.company_slug} not found, or not granted to the app",
-                )
-            else:
-                items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-        except ClaimbridgeError as exc:
-            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-        else:
-            items.append(CheckItem(CheckKind.REACHABILITY, True, "company reachable"))
-        return CheckResult(self._name, tuple(items))
+        company = self.config.company_slug
+        return check_source(
+            self._name,
+            CheckItem(CheckKind.CONFIG, True, f"company {company}"),
+            self.tokens,
+            lambda: self._call("GET", ""),
+            reachable="company reachable",
+            not_found=f"company {company} not found, or not granted to the app",
+        )
 
     def close(self) -> None:
         self.client.close()
-        self._token_client.close()
+        self.tokens.close()
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 import requests
 from pydantic import BaseModel, Field, SecretStr
 
-from claimbridge.connectors.accounting._fortnox_auth import FortnoxTokens, fortnox_error_info
+from claimbridge.connectors.accounting._fortnox_auth import FORTNOX_OAUTH, fortnox_error_info
 from claimbridge.connectors.base import (
     Canonical,
     CheckItem,
@@ -47,22 +47,19 @@ from claimbridge.connectors.base import (
     StreamSpec,
 )
 from claimbridge.errors import (
-    AuthError,
-    ClaimbridgeError,
     ConfigError,
-    ConfigProblem,
     ConnectorError,
     NotFoundError,
     OutcomeUnknownError,
     ParseError,
     RecordError,
     RemoteError,
-    UnreachableError,
 )
 from claimbridge.mappings.converters import ConversionError, register_converter
 from claimbridge.mappings.engine import load_mapping, to_model
 from claimbridge.schemas import Claim, CreditNote, Party, Payment
-from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings
+from claimbridge.transport.http import HttpClient, HttpOptions
+from claimbridge.transport.oauth import check_source, connect_app
 
 __all__ = ["FortnoxSettings", "FortnoxSource", "make_cursor", "parse_cursor"]
 
@@ -197,26 +194,9 @@ company = "556677-8899"
         if not isinstance(settings, FortnoxSettings):
             raise ConfigError("fortnox: settings must be FortnoxSettings")
         self.config = settings
-        try:
-            api = HttpSettings.from_options(settings.base_url, settings.http)
-            token = HttpSettings.from_options(
-                settings.token_url, settings.http.model_copy(update={"rate_limit_per_s": None})
-            )
-        except ValueError as exc:
-            raise ConfigError(
-                "fortnox: invalid URL", [ConfigProblem("base_url/token_url", str(exc))]
-            ) from None
         name = context.name or self.type_name
-        self._token_client = HttpClient(token, error_parser=fortnox_error_info, name=name)
-        self.tokens = FortnoxTokens(
-            token_client=self._token_client,
-            client_id=settings.client_id,
-            client_secret=settings.client_secret,
-            initial_refresh_token=settings.refresh_token,
-            store=context.credentials,
-            store_key=f"fortnox:{name}:refresh_token",
-            connector=name,
-            clock=clock,
+        api, self.tokens = connect_app(
+            FORTNOX_OAUTH, settings, context, self.type_name, sleep=sleep, clock=clock
         )
         self.client = HttpClient(
             api,
@@ -233,15 +213,7 @@ company = "556677-8899"
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One request; an access token Fortnox refuses (401) is refreshed and tried once more."""
-        self.tokens.access_token()  # refresh failures surface here, not inside the session
-        try:
-            return self.client.request(method, path, **kwargs)
-        except AuthError:
-            if not self.tokens.rejected:
-                raise
-        self.tokens.invalidate()
-        self.tokens.access_token()
-        return self.client.request(method, path, **kwargs)
+        return self.tokens.send(lambda: self.client.request(method, path, **kwargs))
 
     def _json(self, response: requests.Response, where: str) -> dict[str, Any]:
         try:
@@ -446,37 +418,18 @@ company = "556677-8899"
     # --- check ------------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
-        items = [CheckItem(CheckKind.CONFIG, True, f"company {self.config.company}")]
-        try:
-            self.tokens.access_token()
-        except UnreachableError as exc:
-            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-            return CheckResult(self._name, tuple(items))
-        except ClaimbridgeError as exc:
-            items.append(CheckItem(CheckKind.AUTH, False, str(exc)))
-            return CheckResult(self._name, tuple(items))
-        items.append(CheckItem(CheckKind.AUTH, True, "access token obtained"))
-        try:
-            self._call("GET", "/3/companyinformation")
-        except UnreachableError as exc:
-            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-        except AuthError as exc:
-            items.append(CheckItem(CheckKind.PERMISSION, False, str(exc)))
-        except RemoteError as exc:
-            if exc.status == 404:  # the host answers, but this is not the Fortnox API root
-                items[0] = CheckItem(
-                    CheckKind.CONFIG, False, "base_url does not lead to the Fortnox API (HTTP 404)"
-                )
-            items.append(CheckItem(CheckKind.REACHABILITY, exc.status == 404, str(exc)))
-        except ClaimbridgeError as exc:
-            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-        else:
-            items.append(CheckItem(CheckKind.REACHABILITY, True, "company reachable"))
-        return CheckResult(self._name, tuple(items))
+        return check_source(
+            self._name,
+            CheckItem(CheckKind.CONFIG, True, f"company {self.config.company}"),
+            self.tokens,
+            lambda: self._call("GET", "/3/companyinformation"),
+            reachable="company reachable",
+            not_found="base_url does not lead to the Fortnox API (HTTP 404)",
+        )
 
     def close(self) -> None:
         self.client.close()
-        self._token_client.close()
+        self.tokens.close()
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import requests
 from pydantic import BaseModel, Field, SecretStr
 
-from claimbridge.connectors.accounting._visma_auth import VismaTokens, visma_error_info
+from claimbridge.connectors.accounting._visma_auth import VISMA_OAUTH, visma_error_info
 from claimbridge.connectors.accounting._visma_booking import book_payment
 from claimbridge.connectors.base import (
     Canonical,
@@ -46,20 +46,18 @@ from claimbridge.connectors.base import (
     StreamSpec,
 )
 from claimbridge.errors import (
-    AuthError,
-    ClaimbridgeError,
     ConfigError,
     ConfigProblem,
     ConnectorError,
     ParseError,
     RecordError,
     RemoteError,
-    UnreachableError,
 )
 from claimbridge.mappings.converters import ConversionError, register_converter
 from claimbridge.mappings.engine import load_mapping, to_model
 from claimbridge.schemas import Claim, CreditNote, Party, Payment
-from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings
+from claimbridge.transport.http import HttpClient, HttpOptions
+from claimbridge.transport.oauth import check_source, connect_app
 
 __all__ = ["VismaSettings", "VismaSource", "make_cursor", "parse_cursor"]
 
@@ -183,28 +181,11 @@ refresh_token = "${CLAIMBRIDGE_VISMA_REFRESH_TOKEN}"
         if not isinstance(settings, VismaSettings):
             raise ConfigError("visma: settings must be VismaSettings")
         self.config = settings
-        try:
-            self._api = HttpSettings.from_options(settings.base_url, settings.http)
-            token = HttpSettings.from_options(
-                settings.token_url, settings.http.model_copy(update={"rate_limit_per_s": None})
-            )
-        except ValueError as exc:
-            raise ConfigError(
-                "visma: invalid URL", [ConfigProblem("base_url/token_url", str(exc))]
-            ) from None
         self._name = context.name or self.type_name
         self._sleep = sleep
         self._clock = clock
-        self._token_client = HttpClient(token, error_parser=visma_error_info, name=self._name)
-        self.tokens = VismaTokens(
-            token_client=self._token_client,
-            client_id=settings.client_id,
-            client_secret=settings.client_secret,
-            initial_refresh_token=settings.refresh_token,
-            store=context.credentials,
-            store_key=f"visma:{self._name}:refresh_token",
-            connector=self._name,
-            clock=clock,
+        self._api, self.tokens = connect_app(
+            VISMA_OAUTH, settings, context, self.type_name, sleep=sleep, clock=clock
         )
         self._clients: dict[str, HttpClient] = {}
 
@@ -229,15 +210,7 @@ refresh_token = "${CLAIMBRIDGE_VISMA_REFRESH_TOKEN}"
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One request; an access token Visma refuses (401) is refreshed and tried once more."""
         client = self._client(path)
-        self.tokens.access_token()  # refresh failures surface here, not inside the session
-        try:
-            return client.request(method, path, **kwargs)
-        except AuthError:
-            if not self.tokens.rejected:
-                raise
-        self.tokens.invalidate()
-        self.tokens.access_token()
-        return client.request(method, path, **kwargs)
+        return self.tokens.send(lambda: client.request(method, path, **kwargs))
 
     def json_of(self, response: requests.Response, where: str) -> Any:
         """The body, with numbers as ``Decimal``: money never passes through a float."""
@@ -416,37 +389,19 @@ refresh_token = "${CLAIMBRIDGE_VISMA_REFRESH_TOKEN}"
     # --- check ------------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
-        items = [CheckItem(CheckKind.CONFIG, True, f"API at {self.config.base_url}")]
-        try:
-            self.tokens.access_token()
-        except UnreachableError as exc:
-            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-            return CheckResult(self._name, tuple(items))
-        except ClaimbridgeError as exc:
-            items.append(CheckItem(CheckKind.AUTH, False, str(exc)))
-            return CheckResult(self._name, tuple(items))
-        items.append(CheckItem(CheckKind.AUTH, True, "access token obtained"))
-        try:
-            self.call("GET", "/v2/companysettings")
-        except UnreachableError as exc:
-            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-        except AuthError as exc:
-            items.append(CheckItem(CheckKind.PERMISSION, False, str(exc)))
-        except RemoteError as exc:
-            if exc.status == 404:
-                items[0] = CheckItem(CheckKind.CONFIG, False, f"no Visma API at base_url: {exc}")
-            else:
-                items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-        except ClaimbridgeError as exc:
-            items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-        else:
-            items.append(CheckItem(CheckKind.REACHABILITY, True, "company settings readable"))
-        return CheckResult(self._name, tuple(items))
+        return check_source(
+            self._name,
+            CheckItem(CheckKind.CONFIG, True, f"API at {self.config.base_url}"),
+            self.tokens,
+            lambda: self.call("GET", "/v2/companysettings"),
+            reachable="company settings readable",
+            not_found="no Visma API at base_url (HTTP 404)",
+        )
 
     def close(self) -> None:
         for client in self._clients.values():
             client.close()
-        self._token_client.close()
+        self.tokens.close()
 
 
 # --- helpers ----------------------------------------------------------------------------------
