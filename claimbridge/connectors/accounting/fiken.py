@@ -25,6 +25,7 @@ import requests
 from pydantic import BaseModel, Field, SecretStr
 
 from claimbridge.connectors.accounting._fiken_auth import FIKEN_OAUTH, fiken_error_info
+from claimbridge.connectors.accounting._records import oversized_reasons
 from claimbridge.connectors.base import (
     Canonical,
     CheckItem,
@@ -308,7 +309,7 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
             raise RecordError(
                 [f"record is a JSON {data['__invalid__']}, not an object"], location=record.location
             )
-        reasons = _oversized(data, "", 0)
+        reasons = oversized_reasons(data, max_text=MAX_TEXT, max_depth=MAX_DEPTH)
         if reasons:
             raise RecordError(reasons, record_id=record_id, location=record.location)
         mapping_name, model = _MODELS[stream.name]
@@ -459,28 +460,6 @@ def _sale_payments(invoice: dict[str, Any], location: str) -> Iterator[RawRecord
             yield RawRecord({**item, **context}, where)
         else:
             yield RawRecord({"__invalid__": type(item).__name__}, where)
-
-
-def _oversized(value: Any, path: str, depth: int) -> list[str]:
-    """Reasons for text too long or nesting too deep: hostile records stop here."""
-    if depth > MAX_DEPTH:
-        return [f"{path or 'record'}: nested too deeply"]
-    if isinstance(value, str):
-        return [f"{path}: text longer than {MAX_TEXT} characters"] if len(value) > MAX_TEXT else []
-    if isinstance(value, Mapping):
-        items: Iterator[tuple[str, Any]] = (
-            (f"{path}.{k}" if path else str(k), v) for k, v in value.items()
-        )
-    elif isinstance(value, list):
-        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
-    else:
-        return []
-    reasons: list[str] = []
-    for child_path, child in items:
-        reasons.extend(_oversized(child, child_path[:80], depth + 1))
-        if len(reasons) >= 5:
-            break
-    return reasons
 
 
 def _id_from_location(location: str | None) -> str | None:

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import requests
 from pydantic import BaseModel, Field, SecretStr
 
+from claimbridge.connectors.accounting._records import oversized_reasons
 from claimbridge.connectors.accounting._visma_auth import VISMA_OAUTH, visma_error_info
 from claimbridge.connectors.accounting._visma_booking import book_payment
 from claimbridge.connectors.base import (
@@ -353,7 +354,7 @@ refresh_token = "${CLAIMBRIDGE_VISMA_REFRESH_TOKEN}"
             raise RecordError(
                 ["record is not a JSON object"], record_id=record_id, location=record.location
             )
-        reasons = _oversized(data, "", 0)
+        reasons = oversized_reasons(data, max_text=MAX_TEXT, max_depth=MAX_DEPTH)
         if reasons:
             raise RecordError(reasons, record_id=record_id, location=record.location)
         if stream.name not in _MODELS:
@@ -430,25 +431,3 @@ def parse_cursor(cursor: str | None) -> dt.datetime | None:
 
 def _odata_time(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _oversized(value: Any, path: str, depth: int) -> list[str]:
-    """Reasons for text too long or nesting too deep: hostile records stop here."""
-    if depth > MAX_DEPTH:
-        return [f"{path or 'record'}: nested too deeply"]
-    if isinstance(value, str):
-        return [f"{path}: text longer than {MAX_TEXT} characters"] if len(value) > MAX_TEXT else []
-    if isinstance(value, Mapping):
-        children: list[tuple[str, Any]] = [
-            (f"{path}.{k}" if path else str(k), v) for k, v in value.items()
-        ]
-    elif isinstance(value, list):
-        children = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
-    else:
-        return []
-    reasons: list[str] = []
-    for child_path, child in children:
-        reasons.extend(_oversized(child, child_path[:80], depth + 1))
-        if len(reasons) >= 5:
-            break
-    return reasons
