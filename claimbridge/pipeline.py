@@ -144,7 +144,7 @@ def _sync(
     run.run_id = run_id
     try:
         with store.lease(spec.name, holder=run_id):
-            store.clear_staging(keep_run=run_id)
+            store.clear_staging(spec.name, keep_run=run_id)  # a crashed run's leftovers
             if not dry_run:
                 deliver(spec, store, run_id, run.stats, progress)  # finish what was left
             cursors = run.extract()
@@ -153,10 +153,10 @@ def _sync(
                 store.resolve_quarantine(spec.name, before_run=run_id)
                 deliver(spec, store, run_id, run.stats, progress)
     except BaseException as exc:
-        store.clear_staging()
+        store.clear_staging(spec.name)
         store.finish_run(run_id, "failed", run.stats.to_dict(), error=type(exc).__name__)
         raise
-    store.clear_staging()
+    store.clear_staging(spec.name)
     store.finish_run(run_id, "succeeded", run.stats.to_dict())
     return run.stats
 

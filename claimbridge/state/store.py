@@ -360,14 +360,17 @@ class StateStore:
             for row in result:
                 yield StagedClaim(*row)
 
-    def clear_staging(self, *, keep_run: str | None = None) -> None:
-        """Drop staged rows (personal data) of finished or crashed runs."""
+    def clear_staging(self, pipeline: str, *, keep_run: str | None = None) -> None:
+        """Drop the staged rows (personal data) of ``pipeline``'s finished or crashed runs.
+
+        Other pipelines sharing the store may be running: their staging is left alone.
+        """
+        runs_of_pipeline = select(runs.c.run_id).where(runs.c.pipeline == pipeline)
+        if keep_run:
+            runs_of_pipeline = runs_of_pipeline.where(runs.c.run_id != keep_run)
         with self.begin() as conn:
             for table in (staged_claims, staged_parties):
-                stmt = delete(table)
-                if keep_run:
-                    stmt = stmt.where(table.c.run_id != keep_run)
-                conn.execute(stmt)
+                conn.execute(delete(table).where(table.c.run_id.in_(runs_of_pipeline)))
 
     # --- claims, cases, id map, events ----------------------------------------------------
 

@@ -196,26 +196,24 @@ def test_audit_chain_detects_tampering(store: StateStore) -> None:
         store.verify_audit()
 
 
-def test_staging_is_cleared(store: StateStore) -> None:
+def test_staging_is_cleared_per_pipeline(store: StateStore) -> None:
+    mine, other = store.start_run("main", "sync"), store.start_run("other", "sync")
+    row = {
+        "debtor_id": "c1",
+        "debtor_key": "k",
+        "score": 90,
+        "consumer": True,
+        "tags": "[]",
+        "party": "{}",
+        "quality": "{}",
+    }
     with store.begin() as conn:
-        store.stage_parties(
-            conn,
-            "r1",
-            [
-                {
-                    "debtor_id": "c1",
-                    "debtor_key": "k",
-                    "score": 90,
-                    "consumer": True,
-                    "tags": "[]",
-                    "party": "{}",
-                    "quality": "{}",
-                }
-            ],
-        )
-    store.clear_staging()
+        store.stage_parties(conn, mine, [row])
+        store.stage_parties(conn, other, [row])
+    store.clear_staging("main")
     with store.engine.connect() as conn:
-        assert conn.execute(text("select count(*) from staged_parties")).scalar() == 0
+        left = [r[0] for r in conn.execute(text("select run_id from staged_parties"))]
+    assert left == [other]  # another pipeline's running staging is not touched
 
 
 def test_unreachable_database_is_a_state_error(tmp_path: Path) -> None:
