@@ -17,6 +17,7 @@ import re
 import socket
 import threading
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pydantic import ValidationError
 
 from claimbridge.errors import UsageError
+from claimbridge.sandbox.activity import ActivitySettings, simulate
 from claimbridge.sandbox.store import IdempotencyConflict, SandboxStore, Submission
 from claimbridge.schemas import Case
 
@@ -81,6 +83,8 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         faults: bool = False,
+        simulate: bool = False,
+        activity: ActivitySettings | None = None,
         min_principal: Decimal = Decimal(0),
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
@@ -88,6 +92,8 @@ class SandboxServer:
             raise UsageError("the sandbox needs a non-empty token")
         self._token = f"Bearer {token}".encode()
         self.faults_enabled = faults
+        self.simulate_enabled = simulate or faults
+        self.activity = activity or ActivitySettings()
         self.min_principal = min_principal
         self.max_body_bytes = max_body_bytes
         self.store = SandboxStore(db_path)
@@ -159,6 +165,13 @@ class SandboxServer:
     def authorized(self, header: str | None) -> bool:
         return header is not None and hmac.compare_digest(header.encode(), self._token)
 
+    def simulate(self, until: date) -> int:
+        """Advance every accepted case's simulated lifecycle to ``until``; new events recorded.
+
+        Callable in-process (``claimbridge demo``) whether or not ``POST /_simulate`` is served.
+        """
+        return simulate(self.store, until, self.activity)
+
     def add_fault(self, fault: _Fault) -> int:
         with self._faults_lock:
             self._faults.append(fault)
@@ -221,6 +234,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _HttpError(401, "unauthorized", "missing or invalid bearer token")
             if path == "/_faults" and app.faults_enabled:
                 self._faults(method)
+                return
+            if path == "/_simulate" and app.simulate_enabled:
+                self._simulate(method)
                 return
             fault = app.take_fault(method, path) if app.faults_enabled else None
             if fault is not None and fault.status is not None:
@@ -355,6 +371,22 @@ class _Handler(BaseHTTPRequestHandler):
         if not numbers_ok or (fault.status is not None and fault.status > 599):
             raise _HttpError(422, "invalid_request", "invalid fault; see docs/sandbox-api.md")
         self._send(201, {"faults": self.server.app.add_fault(fault)})
+
+    def _simulate(self, method: str) -> None:
+        self._only(method, "POST")
+        body = self._read_json()
+        until = body.get("until")
+        unknown = sorted(set(body) - {"until"})
+        if unknown:
+            raise _HttpError(422, "invalid_request", f"unknown fields: {unknown}")
+        try:
+            if not isinstance(until, str) or len(until) != 10:
+                raise ValueError
+            day = date.fromisoformat(until)
+        except ValueError:
+            raise _HttpError(422, "invalid_request", "'until' must be a date, YYYY-MM-DD") from None
+        added = self.server.app.simulate(day)
+        self._send(200, {"until": day.isoformat(), "events": added})
 
     # faults ------------------------------------------------------------------------------
 

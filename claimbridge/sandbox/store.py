@@ -13,14 +13,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claimbridge.schemas import AddressState, Case, CaseStatus, EventKind
+
+if TYPE_CHECKING:
+    from claimbridge.sandbox.activity import PlannedEvent
 
 __all__ = [
     "IdempotencyConflict",
@@ -63,6 +66,12 @@ CREATE TABLE IF NOT EXISTS events (
     data    TEXT
 );
 CREATE INDEX IF NOT EXISTS events_case ON events(case_id);
+CREATE TABLE IF NOT EXISTS simulated (
+    case_id  INTEGER NOT NULL REFERENCES cases(id),
+    seq      INTEGER NOT NULL,
+    event_id INTEGER NOT NULL REFERENCES events(id),
+    PRIMARY KEY (case_id, seq)
+);
 """
 
 _SUMMARY_COLUMNS = (
@@ -194,6 +203,39 @@ class SandboxStore:
                 )
             return self._add_event(row["id"], kind, status, message, data)
 
+    def record_simulated(self, planned: Iterable[tuple[str, PlannedEvent]]) -> int:
+        """Record simulated events (agency ref, event) in the given order, each only once.
+
+        One transaction: a crash leaves either all of them or none. Returns how many were new.
+        """
+        added = 0
+        with self._lock, self._db:
+            for agency_ref, event in planned:
+                row = self._db.execute(
+                    "SELECT id FROM cases WHERE agency_ref = ?", (agency_ref,)
+                ).fetchone()
+                if row is None:
+                    raise KeyError(agency_ref)
+                seen = self._db.execute(
+                    "SELECT 1 FROM simulated WHERE case_id = ? AND seq = ?", (row["id"], event.seq)
+                ).fetchone()
+                if seen is not None:
+                    continue
+                if event.status is not None:
+                    self._db.execute(
+                        "UPDATE cases SET status = ? WHERE id = ?", (event.status.value, row["id"])
+                    )
+                at = datetime.combine(event.on, time(), tzinfo=UTC)
+                event_id = self._add_event(
+                    row["id"], EventKind(event.kind), event.status, event.message, event.data, at
+                )
+                self._db.execute(
+                    "INSERT INTO simulated (case_id, seq, event_id) VALUES (?, ?, ?)",
+                    (row["id"], event.seq, event_id),
+                )
+                added += 1
+        return added
+
     def _add_event(
         self,
         case_id: int,
@@ -201,6 +243,7 @@ class SandboxStore:
         status: CaseStatus | None,
         message: str,
         data: dict[str, Any] | None = None,
+        at: datetime | None = None,
     ) -> int:
         cursor = self._db.execute(
             "INSERT INTO events (case_id, kind, status, at, message, data)"
@@ -209,7 +252,7 @@ class SandboxStore:
                 case_id,
                 kind.value,
                 status.value if status else None,
-                self._now().isoformat(),
+                (at or self._now()).isoformat(),
                 message,
                 json.dumps(data) if data is not None else None,
             ),
@@ -284,6 +327,16 @@ class SandboxStore:
             }
             for row in rows
         ]
+
+    def accepted_cases(self) -> Iterator[tuple[int, str, Case, date]]:
+        """Every accepted case: (row id, agency ref, case, day accepted), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, agency_ref, case_json, created_at FROM cases ORDER BY id"
+            ).fetchall()
+        for row in rows:
+            accepted = datetime.fromisoformat(row["created_at"]).date()
+            yield row["id"], row["agency_ref"], Case.model_validate_json(row["case_json"]), accepted
 
     def count_cases(self) -> int:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 
 from claimbridge.connectors.agencies.sandbox import SandboxAgency, SandboxSettings
 from claimbridge.connectors.base import CheckKind, ConnectorContext, Delivery, PushStatus
-from claimbridge.errors import AuthError
+from claimbridge.errors import AuthError, ParseError
 from claimbridge.sandbox.server import SandboxServer
 from claimbridge.schemas import CaseStatus, Direction, EventKind
 from tests.factories import make_case, make_claim
@@ -190,3 +191,43 @@ def test_settings_refuse_bad_urls_and_batch_sizes() -> None:
     with pytest.raises(ValidationError, match="cannot be turned off"):
         SandboxSettings(url="http://127.0.0.1:1", token="t", http={"verify": False})
     assert "tok-value" not in repr(SandboxSettings(url="http://127.0.0.1:1", token="tok-value"))
+
+
+def test_updates_map_status_and_settlement_events(
+    server: SandboxServer, agency: SandboxAgency
+) -> None:
+    outcomes = agency.push(deliveries(12))
+    refs = {o.agency_ref for o in outcomes}
+    assert None not in refs
+    server.simulate(date.today() + timedelta(days=5 * 365))
+    updates = list(agency.updates(None))
+    raw = server.store.events(0, 500)
+    assert [u.cursor for u in updates] == [e["cursor"] for e in raw]
+    assert [u.update_id for u in updates] == [f"sandbox:{e['event_id']}" for e in raw]
+    assert len({u.update_id for u in updates}) == len(updates)
+    settlements = [u.settlement for u in updates if u.settlement is not None]
+    events = [u.event for u in updates if u.event is not None]
+    assert len(settlements) + len(events) == len(updates)
+    assert all(u.event is None for u in updates if u.settlement is not None)
+    assert settlements
+    for settlement in settlements:
+        assert settlement.agency == "sandbox"
+        for line in settlement.lines:
+            assert line.agency_ref in refs
+            assert line.principal + line.interest + line.fees == line.total
+    statuses = {e.status for e in events if e.kind is EventKind.STATUS}
+    assert {CaseStatus.PAID, CaseStatus.CLOSED} <= statuses
+    assert all(e.direction is Direction.IN and e.agency_ref in refs for e in events)
+    # reading again from the middle yields the same updates, so ids work as dedup keys
+    middle = updates[len(updates) // 2].cursor
+    assert list(agency.updates(middle)) == updates[len(updates) // 2 + 1 :]
+
+
+def test_a_settlement_event_without_its_settlement_is_a_parse_error(
+    server: SandboxServer, agency: SandboxAgency
+) -> None:
+    (outcome,) = agency.push(deliveries(1))
+    assert outcome.agency_ref is not None
+    server.store.add_event(outcome.agency_ref, EventKind.SETTLEMENT, None, "broken", {"x": 1})
+    with pytest.raises(ParseError, match="unusable event"):
+        list(agency.updates(None))

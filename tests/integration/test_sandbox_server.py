@@ -6,6 +6,7 @@ import json
 import logging
 import socket
 from collections.abc import Iterator
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ def test_openapi_document_is_valid_3_1() -> None:
         "/v1/cases/by-key/{idempotency_key}",
         "/v1/cases/{agency_ref}",
         "/v1/events",
+        "/_simulate",
     ):
         assert path in spec["paths"]
 
@@ -457,3 +459,99 @@ def test_request_log_has_no_query_or_body(
     assert "POST /v1/cases 201" in caplog.text
     for hidden in ("limit=7", "Kari", TOKEN):
         assert hidden not in caplog.text
+
+
+# --- simulated activity -------------------------------------------------------------------
+
+
+def simulate(http: requests.Session, server: SandboxServer, until: object) -> requests.Response:
+    return http.post(f"{server.url}/_simulate", json={"until": until}, timeout=30)
+
+
+def test_simulated_events_follow_the_documented_shapes(
+    server: SandboxServer, http: requests.Session
+) -> None:
+    for n in range(10):
+        assert post_case(http, server, f"sim-{n}", case_json(f"{3000 + n}")).status_code == 201
+    until = (date.today() + timedelta(days=5 * 365)).isoformat()
+    answer = simulate(http, server, until)
+    assert answer.status_code == 200
+    openapi_validator("SimulateResult").validate(answer.json())
+    assert answer.json()["events"] > 10
+    assert simulate(http, server, until).json()["events"] == 0
+    page = http.get(f"{server.url}/v1/events", params={"limit": 500}, timeout=5).json()
+    openapi_validator("EventPage").validate(page)
+    events = page["events"]
+    assert [int(e["cursor"]) for e in events] == sorted(int(e["cursor"]) for e in events)
+    kinds = {e["kind"] for e in events}
+    assert kinds == {"receipt", "status", "settlement"}
+    statuses = {e["status"] for e in events if e["kind"] == "status"}
+    assert statuses >= {"paid", "closed"}
+    assert statuses <= {"active", "paused", "paid", "closed", "withdrawn", "returned"}
+    simulated = [e for e in events if e["kind"] != "receipt"]
+    assert [e["at"] for e in simulated] == sorted(e["at"] for e in simulated)
+    for event in events:
+        if event["kind"] == "settlement":
+            for line in event["data"]["settlement"]["lines"]:
+                parts = sum(Decimal(line[k]) for k in ("principal", "interest", "fees"))
+                assert parts == Decimal(line["total"])
+
+
+def test_a_broken_settlement_event_does_not_match_the_document() -> None:
+    line = {
+        "line_id": "SBX-000001:2026-04:1",
+        "case_key": "cb-x",
+        "agency_ref": "SBX-000001",
+        "invoice_number": "1",
+        "principal": "1.00",
+        "interest": "0",
+        "fees": "0",
+        "total": "1.00",
+        "commission": "0.10",
+    }
+    event = {
+        "cursor": "2",
+        "event_id": "sbx-evt-2",
+        "case_key": "cb-x",
+        "agency_ref": "SBX-000001",
+        "at": "2026-05-05T00:00:00+00:00",
+        "kind": "settlement",
+        "status": None,
+        "message": "monthly settlement",
+        "data": None,
+    }
+    validator = openapi_validator("Event")
+    assert not validator.is_valid(event)
+    settlement = {
+        "settlement_id": "SBX-000001:2026-04",
+        "agency": "sandbox",
+        "settlement_date": "2026-05-05",
+        "currency": "NOK",
+        "lines": [line],
+    }
+    assert validator.is_valid({**event, "data": {"settlement": settlement}})
+    assert not validator.is_valid({**event, "data": {"settlement": {**settlement, "lines": []}}})
+
+
+@pytest.mark.parametrize("until", ["2026-13-01", "tomorrow", 20260101, None, "2026-1-1"])
+def test_simulate_refuses_bad_dates(
+    server: SandboxServer, http: requests.Session, until: object
+) -> None:
+    answer = simulate(http, server, until)
+    assert answer.status_code == 422
+    assert error_code(answer) == "invalid_request"
+    extra = {"until": "2026-01-01", "x": 1}
+    assert http.post(f"{server.url}/_simulate", json=extra, timeout=5).status_code == 422
+    assert http.get(f"{server.url}/_simulate", timeout=5).status_code == 405
+
+
+def test_simulate_is_off_unless_enabled(http: requests.Session) -> None:
+    with SandboxServer(TOKEN) as plain:
+        assert simulate(http, plain, "2030-01-01").status_code == 404
+        assert plain.simulate(date(2030, 1, 1)) == 0  # in-process use needs no flag
+    with SandboxServer(TOKEN, simulate=True) as simulating:
+        assert simulate(http, simulating, "2030-01-01").json() == {
+            "until": "2030-01-01",
+            "events": 0,
+        }
+        assert http.post(f"{simulating.url}/_faults", json={}, timeout=5).status_code == 404

@@ -35,7 +35,7 @@ from claimbridge.errors import (
     RemoteError,
     UnreachableError,
 )
-from claimbridge.schemas import CaseEvent, Direction
+from claimbridge.schemas import CaseEvent, Direction, EventKind, Settlement
 from claimbridge.transport.http import (
     BearerAuth,
     HttpClient,
@@ -161,7 +161,19 @@ class SandboxAgency(Agency):
 
     @staticmethod
     def _update(raw: Any) -> AgencyUpdate:
+        """A status event becomes a :class:`CaseEvent`, a settlement event a :class:`Settlement`.
+
+        Update ids are the sandbox's event ids, so re-reading a page yields the same dedup keys.
+        """
         try:
+            cursor = str(raw["cursor"])
+            update_id = f"sandbox:{raw['event_id']}"
+            if raw["kind"] == EventKind.SETTLEMENT:
+                data = raw.get("data")
+                if not isinstance(data, dict):
+                    raise TypeError("settlement event without data")
+                settlement = Settlement.model_validate(data["settlement"])
+                return AgencyUpdate(update_id=update_id, settlement=settlement, cursor=cursor)
             fields = {k: raw[k] for k in ("event_id", "case_key", "at", "kind", "status")}
             event = CaseEvent(
                 **fields,
@@ -169,12 +181,11 @@ class SandboxAgency(Agency):
                 message=raw.get("message") or "",
                 direction=Direction.IN,
             )
-            cursor = str(raw["cursor"])
         except (KeyError, TypeError, ValidationError) as exc:
             raise ParseError(
                 f"unusable event from the sandbox ({type(exc).__name__})", field="events"
             ) from None
-        return AgencyUpdate(update_id=f"sandbox:{event.event_id}", event=event, cursor=cursor)
+        return AgencyUpdate(update_id=update_id, event=event, cursor=cursor)
 
     # checks ------------------------------------------------------------------------------
 
