@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from claimbridge.connectors.agencies.file_drop import (
     CsvWriter,
@@ -21,8 +22,14 @@ from claimbridge.connectors.agencies.file_drop import (
     FileDropSettings,
     load_profile,
 )
-from claimbridge.connectors.base import CheckKind, ConnectorContext, Delivery, PushStatus
-from claimbridge.errors import ConnectorError, MappingError
+from claimbridge.connectors.base import (
+    CheckKind,
+    ConnectorContext,
+    Delivery,
+    NotSupportedError,
+    PushStatus,
+)
+from claimbridge.errors import ConnectorError, MappingError, UnreachableError
 from claimbridge.schemas import (
     Address,
     AddressState,
@@ -353,3 +360,101 @@ def test_csv_fast_path_writes_what_the_csv_module_writes(
     writer.chunk_rows = chunk
     writer.write(written, profile, iter(rows))
     assert written.getvalue() == expected.getvalue()
+
+
+# --- SFTP and PGP settings, and what needs no server ----------------------------------------
+
+FINGERPRINT = "AB12" * 10
+
+
+def sftp_options(tmp_path: Path) -> dict[str, object]:
+    key = tmp_path / "id_ed25519"
+    key.write_text("not used without a connection\n", encoding="utf-8")
+    key.chmod(0o600)
+    return {
+        "host": "sftp.agency.invalid",
+        "username": "creditor",
+        "private_key_path": key,
+        "host_key_fingerprint": "SHA256:" + "A" * 43,
+    }
+
+
+def test_profile_names_stay_importable_from_file_drop() -> None:
+    from claimbridge.connectors.agencies import _profiles, file_drop
+
+    for name in ("load_profile", "FileProfile", "WRITERS", "CsvWriter", "ARCHIVE"):
+        assert getattr(file_drop, name) is getattr(_profiles, name)
+
+
+def test_pgp_settings_pin_full_fingerprints(tmp_path: Path) -> None:
+    settings = FileDropSettings.model_validate(
+        {
+            "directory": tmp_path,
+            "sftp": sftp_options(tmp_path),
+            "pgp": {
+                "home": "ring",
+                "recipient_fingerprint": " ".join(
+                    FINGERPRINT.lower()[i : i + 4] for i in range(0, 40, 4)
+                ),
+                "signing_fingerprint": "CD34" * 10,
+                "passphrase": "s3cret",
+            },
+        }
+    )
+    assert settings.pgp is not None
+    assert settings.pgp.recipient_fingerprint == FINGERPRINT
+    assert settings.pgp.return_signer == FINGERPRINT
+    assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("pgp", "with_sftp", "message"),
+    [
+        ({"recipient_fingerprint": "ABCD1234", "signing_fingerprint": FINGERPRINT}, True, "full"),
+        ({"recipient_fingerprint": FINGERPRINT, "signing_fingerprint": FINGERPRINT}, False, "sftp"),
+        ({"recipient_fingerprint": FINGERPRINT}, True, "signing_fingerprint"),
+    ],
+)
+def test_bad_pgp_settings_are_refused(
+    tmp_path: Path, pgp: dict[str, str], with_sftp: bool, message: str
+) -> None:
+    options: dict[str, object] = {"directory": tmp_path, "pgp": {"home": "ring", **pgp}}
+    if with_sftp:
+        options["sftp"] = sftp_options(tmp_path)
+    with pytest.raises(ValidationError, match=message):
+        FileDropSettings.model_validate(options)
+
+
+def test_written_but_not_uploaded_file_is_not_sent(tmp_path: Path) -> None:
+    local = agency(tmp_path)
+    local.push([Delivery("key-1", make_case())])
+    remote = agency(tmp_path, sftp=sftp_options(tmp_path))
+    assert remote.lookup("key-1") is None  # the upload record does not name the file
+    (tmp_path / ".sftp").mkdir()
+    (tmp_path / ".sftp" / "uploaded.log").write_text("cases_20260401_0001.csv\n", "utf-8")
+    found = remote.lookup("key-1")
+    assert found is not None
+    assert found.status is PushStatus.SENT
+
+
+def test_push_of_uploaded_cases_needs_no_connection(tmp_path: Path) -> None:
+    agency(tmp_path).push([Delivery("key-1", make_case())])
+    (tmp_path / ".sftp").mkdir()
+    (tmp_path / ".sftp" / "uploaded.log").write_text("cases_20260401_0001.csv\n", "utf-8")
+    remote = agency(tmp_path, sftp=sftp_options(tmp_path))  # its host does not resolve
+    outcomes = remote.push([Delivery("key-1", make_case())])
+    assert [o.status for o in outcomes] == [PushStatus.SENT]
+    assert sorted(p.name for p in tmp_path.glob("cases_*")) == ["cases_20260401_0001.csv"]
+
+
+def test_unreachable_server_is_raised_before_anything_is_written(tmp_path: Path) -> None:
+    options = sftp_options(tmp_path) | {"host": "127.0.0.1", "port": 9, "connect_timeout": 2}
+    remote = agency(tmp_path / "out", sftp=options)
+    with pytest.raises(UnreachableError):
+        remote.push([Delivery("key-1", make_case())])
+    assert not list((tmp_path / "out").glob("cases_*"))
+
+
+def test_returns_need_sftp(tmp_path: Path) -> None:
+    with pytest.raises(NotSupportedError):
+        list(agency(tmp_path).fetch_returns())

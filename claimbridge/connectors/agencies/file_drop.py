@@ -1,38 +1,43 @@
-"""The file-drop agency: cases written as files in a directory the agency collects from.
+"""The file-drop agency: cases written as files the agency collects, locally or over SFTP.
 
-What goes in a file is declared by a **file profile** (``mappings/profiles/*.toml``): the file
-format, encoding, separators, file name pattern and one ``[[columns]]`` entry per column, each a
-path over the row context ``{case, claim, debtor, creditor, delivery}`` plus optional
-converters. One row per claim.
+What goes in a file is declared by a file profile (see :mod:`._profiles`). Files appear
+atomically (written to ``.<name>.tmp``, fsynced, renamed), so nobody picks up half a file.
+A file drop has no synchronous acceptance: a delivered case comes back ``SENT``.
 
-Files appear atomically (written to ``.<name>.tmp``, fsynced, renamed), so the agency never
-picks up half a file. A file drop has no synchronous acceptance: every delivery comes back
-``SENT``. After a crash between writing and recording, :meth:`FileDropAgency.lookup` finds the
-idempotency key in the files already there (and in ``archive/``), so a case is never written
-twice.
+Without ``sftp`` the drop directory is where the agency collects. After a crash between writing
+and recording, :meth:`FileDropAgency.lookup` finds the idempotency key in the files already there
+(and in ``archive/``), so a case is never written twice.
 
-Only CSV is written today; formats are looked up in :data:`WRITERS`, so fixed-width and XML
-writers can be added without touching the profile or agency code.
+With ``sftp`` the directory is the local outbox and the record of what was sent: a file is
+written there first, encrypted and signed when ``pgp`` is set (only the ``.pgp`` file is
+uploaded), uploaded under a temporary name and renamed, and only then named in
+``.sftp/uploaded.log``. A case counts as sent only when its file is in that log. An upload that
+fails leaves its cases ``RETRYABLE``; the next push of the same cases finds them in the file
+already written and uploads that file again, so no case ends up in two files. Return files are
+fetched into ``returns/`` and archived remotely only when the caller confirms it recorded them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import datetime as dt
+import logging
 import os
-import re
-import string
-import tomllib
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
-from functools import lru_cache
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TextIO
+from typing import ClassVar, Self
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from claimbridge.connectors.agencies._profiles import (
+    ARCHIVE,
+    KEY_PATH,
+    PROFILES_DIR,
+    WRITERS,
+    CsvWriter,
+    FileProfile,
+    FileWriter,
+    load_profile,
+)
 from claimbridge.connectors.base import (
     Agency,
     AgencyCapabilities,
@@ -42,434 +47,80 @@ from claimbridge.connectors.base import (
     ConnectorContext,
     ConnectorSettings,
     Delivery,
+    NotSupportedError,
     PushOutcome,
     PushStatus,
 )
-from claimbridge.errors import ConnectorError, MappingError
-from claimbridge.mappings import register_converter
-from claimbridge.mappings.converters import ConversionError, Converter, build_converter
-from claimbridge.mappings.engine import parse_path, resolve_packaged
-from claimbridge.schemas import Address, AddressState, Decision, Party
+from claimbridge.errors import ConfigError, ConnectorError, MappingError, UnreachableError
+from claimbridge.transport.pgp import Pgp, normalize_fingerprint
+from claimbridge.transport.sftp import SftpConnection, SftpSettings
 
-__all__ = ["WRITERS", "FileDropAgency", "FileDropSettings", "FileProfile", "load_profile"]
+__all__ = [
+    "ARCHIVE",
+    "KEY_PATH",
+    "PROFILES_DIR",
+    "WRITERS",
+    "CsvWriter",
+    "FileDropAgency",
+    "FileDropSettings",
+    "FileProfile",
+    "FileWriter",
+    "PgpSettings",
+    "load_profile",
+]
 
-PROFILES_DIR = Path(__file__).resolve().parents[2] / "mappings" / "profiles"
-KEY_PATH = "delivery.idempotency_key"
-ARCHIVE = "archive"
+log = logging.getLogger(__name__)
 
-
-def _explain(value: Any) -> str:
-    if isinstance(value, Decision):
-        return value.explain()
-    raise ConversionError("expected a policy decision")
-
-
-register_converter("explain", _explain)
-
-
-# --- the profile --------------------------------------------------------------------------
-
-Cell = Callable[[Any], str]
-Fill = Callable[[dict[str, Any], list[str]], None]
-MAX_PATH_STEPS = 32  # the generated code nests one block per step
+SFTP_STATE = ".sftp"  # under the drop directory: the upload record and PGP staging
+UPLOADED_LOG = "uploaded.log"
+RETURNS = "returns"
+ENCRYPTED_SUFFIXES = (".pgp", ".gpg")
 
 
-class _Node:
-    """One step of the column paths. Columns share prefixes (``debtor.addresses[0]``), so each
-    row resolves every shared step once instead of once per column."""
+class PgpSettings(BaseModel):
+    """Both keys pinned by full fingerprint; the passphrase unlocks our signing key."""
 
-    def __init__(self, key: str | int) -> None:
-        self.key = key
-        self.children: dict[str | int, _Node] = {}
-        self.cells: list[tuple[int, Cell]] = []
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def add(self, steps: tuple[str | int, ...], column: int, cell: Cell) -> None:
-        node = self
-        for step in steps:
-            node = node.children.setdefault(step, _Node(step))
-        node.cells.append((column, cell))
+    home: Path  # the private keyring (GNUPGHOME); relative paths are under the work directory
+    recipient_fingerprint: str  # the agency's key: files are encrypted to it
+    signing_fingerprint: str  # our key: files are signed with it
+    passphrase: SecretStr | None = None
+    return_signer_fingerprint: str | None = None  # who signs return files; default: recipient
+    gpg_binary: str = "gpg"
 
-
-class _Generator:
-    """Writes one ``fill(context, out)`` function for a set of columns, as dataclasses do for
-    ``__init__``: every path is resolved by inline attribute reads instead of per-row calls.
-
-    Only validated path steps (identifiers and list indexes, as ``repr`` literals) and column
-    numbers reach the source text; the cell formatters are bound by generated names.
-    """
-
-    def __init__(self) -> None:
-        self.lines = ["def fill(context, out):"]
-        self.namespace: dict[str, Any] = {}
-        self.count = 0
-
-    def emit(self, indent: int, line: str) -> None:
-        self.lines.append("    " * indent + line)
-
-    def node(self, node: _Node, parent: str, indent: int) -> None:
-        self.count += 1
-        here = f"node{self.count}"
-        key = node.key
-        if isinstance(key, int):
-            # Below the context are models and tuples; a missing index writes nothing, a
-            # present one writes its cells even when the entry is None.
-            self.emit(indent, f"if type({parent}) is tuple and len({parent}) > {key}:")
-            self.emit(indent + 1, f"{here} = {parent}[{key}]")
-            self.cells(node, here, indent + 1)
-            if node.children:
-                self.emit(indent + 1, f"if {here} is not None:")
-                self.children(node, here, indent + 2)
-            return
-        if parent == "context" or hasattr(dict, key):  # the context is a dict; below it a dict
-            # must not answer 'items' or 'keys' with its method
-            self.emit(
-                indent,
-                f"{here} = {parent}.get({key!r}) if isinstance({parent}, dict) "
-                f"else getattr({parent}, {key!r}, None)",
-            )
-        else:  # models (the common case) first, a dict by key only when that found nothing
-            self.emit(indent, f"{here} = getattr({parent}, {key!r}, None)")
-            self.emit(indent, f"if {here} is None and isinstance({parent}, dict):")
-            self.emit(indent + 1, f"{here} = {parent}.get({key!r})")
-        self.emit(indent, f"if {here} is not None:")
-        self.cells(node, here, indent + 1)
-        self.children(node, here, indent + 1)
-
-    def cells(self, node: _Node, value: str, indent: int) -> None:
-        for column, cell in node.cells:
-            name = f"_cell{column}"
-            self.namespace[name] = cell
-            self.emit(
-                indent, f"out[{column}] = {value} if isinstance({value}, str) else {name}({value})"
-            )
-
-    def children(self, node: _Node, value: str, indent: int) -> None:
-        for child in node.children.values():
-            self.node(child, value, indent)
-
-    def function(self, tops: list[_Node]) -> tuple[Fill, str]:
-        for top in tops:
-            self.node(top, "context", 1)
-        if len(self.lines) == 1:
-            self.emit(1, "pass")
-        source = "\n".join(self.lines) + "\n"
-        exec(compile(source, "<file profile>", "exec"), self.namespace)  # noqa: S102 - see class
-        fill: Fill = self.namespace["fill"]
-        return fill, source
-
-
-def _cell(chain: tuple[Converter, ...], fmt: Callable[[Any], str]) -> Cell:
-    if not chain:
-        return fmt
-
-    def cell(value: Any) -> str:
-        try:
-            for convert in chain:
-                value = convert(value)
-                if value is None:
-                    return ""
-        except ConversionError:
-            return ""
-        return fmt(value)
-
-    return cell
-
-
-@dataclass(frozen=True, slots=True)
-class FileProfile:
-    """A compiled file profile: how to name, encode and fill one delivery file.
-
-    The columns are split in two generated functions: ``fill_case`` for everything that is the
-    same on every row of a case (debtor, creditor, delivery) and ``fill_claim`` for the
-    ``claim.*`` columns, so a case with several claims resolves its debtor columns once.
-    """
-
-    name: str
-    format: str
-    encoding: str
-    delimiter: str
-    line_ending: str
-    header: bool
-    filename: str
-    headers: tuple[str, ...]
-    template: tuple[str, ...]  # constants filled in, every other cell empty
-    fill_case: Fill
-    fill_claim: Fill
-    key_column: int
-    source: str = ""  # the generated functions' text, for reading and debugging
-
-    def row(self, context: dict[str, Any]) -> list[str]:
-        out = list(self.template)
-        self.fill_case(context, out)
-        self.fill_claim(context, out)
-        return out
-
-    def rows(self, delivery: Delivery) -> Iterator[list[str]]:
-        """One row per claim of the delivery's case; protected address lines never written."""
-        case = delivery.case
-        context: dict[str, Any] = {
-            "case": case,
-            "claim": None,
-            "debtor": _without_protected_lines(case.debtor),
-            "creditor": case.creditor,
-            "delivery": delivery,
-        }
-        base = list(self.template)
-        self.fill_case(context, base)
-        for claim in case.claims:
-            context["claim"] = claim
-            out = base.copy()
-            self.fill_claim(context, out)
-            yield out
-
-    def file_pattern(self, day: dt.date | None) -> re.Pattern[str]:
-        """Names this profile writes: for one day (``seq`` captured), or for any day."""
-        parts = []
-        for literal, field, spec, _ in string.Formatter().parse(self.filename):
-            parts.append(re.escape(literal))
-            if field == "seq":
-                parts.append(r"(\d+)")
-            elif field == "date":
-                parts.append(re.escape(format(day, spec or "")) if day else r".+?")
-        return re.compile("".join(parts))
-
-
-def _formatter(
-    amount: bool, minor: bool, decimal_sep: str, date_format: str
-) -> Callable[[Any], str]:
-    """One column's cell text. The common exact types (dates, amounts, whole numbers) are
-    looked up by type first; anything else goes through the general rules."""
-
-    def decimal_text(value: Decimal) -> str:
-        if amount and minor:
-            return str(int(value.scaleb(2)))
-        if amount:
-            text = str(value)  # already "1234.50" for an amount with two decimals
-            if text[-3:-2] != "." or "E" in text:
-                text = f"{value:.2f}"
-        else:
-            text = format(value, "f")
-        return text.replace(".", decimal_sep) if decimal_sep != "." else text
-
-    def date_text(value: dt.date) -> str:
-        return value.isoformat() if date_format == "%Y-%m-%d" else value.strftime(date_format)
-
-    exact: dict[type, Callable[[Any], str]] = {
-        Decimal: decimal_text,
-        dt.date: dt.date.isoformat if date_format == "%Y-%m-%d" else date_text,
-        int: str,
-        bool: lambda value: "1" if value else "0",
-    }
-
-    def fmt(value: Any) -> str:
-        fast = exact.get(type(value))
-        if fast is not None:
-            return fast(value)
+    @field_validator("recipient_fingerprint", "signing_fingerprint", "return_signer_fingerprint")
+    @classmethod
+    def _full_fingerprint(cls, value: str | None) -> str | None:
         if value is None:
-            return ""
-        if isinstance(value, str):
-            return str(value)
-        if isinstance(value, bool):
-            return "1" if value else "0"
-        if isinstance(value, Decimal):
-            return decimal_text(value)
-        if isinstance(value, dt.date):
-            return date_text(value)
-        if isinstance(value, list | tuple):
-            return ", ".join(fmt(v) for v in value)
-        return str(value)
+            return None
+        try:
+            return normalize_fingerprint(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
-    return fmt
-
-
-def _profile_from_toml(text: str, label: str) -> FileProfile:
-    def fail(message: str, field: str = "") -> MappingError:
-        return MappingError(message, mapping=label, field=field)
-
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise fail(f"invalid TOML: {exc}") from None
-    file = document.get("file", {})
-    columns = document.get("columns", [])
-    if not isinstance(file, dict) or not isinstance(columns, list) or not columns:
-        raise fail("needs a [file] table and at least one [[columns]] entry")
-    fmt_name = file.get("format", "csv")
-    if fmt_name not in WRITERS:
-        raise fail(f"format {fmt_name!r} is not supported; use one of {sorted(WRITERS)}", "format")
-    amounts = file.get("amounts", "major")
-    if amounts not in ("major", "minor"):
-        raise fail("must be 'major' or 'minor'", "amounts")
-    decimal_sep = file.get("decimal_separator", ".")
-    if decimal_sep not in (".", ","):
-        raise fail("must be '.' or ','", "decimal_separator")
-    filename = str(file.get("filename", "cases_{date:%Y%m%d}_{seq:04d}.csv"))
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(filename) if f is not None]
-        filename.format(date=dt.date(2000, 1, 1), seq=1)
-    except (ValueError, KeyError, IndexError):
-        raise fail("bad file name pattern; use {date:%Y%m%d} and {seq:04d}", "filename") from None
-    if fields.count("seq") != 1 or set(fields) - {"date", "seq"} or "/" in filename:
-        raise fail("needs exactly one {seq}, optionally {date}, no '/'", "filename")
-    encoding = str(file.get("encoding", "utf-8"))
-    try:
-        "".encode(encoding)
-    except LookupError:
-        raise fail(f"unknown encoding {encoding!r}", "encoding") from None
-    date_format = str(file.get("date_format", "%Y-%m-%d"))
-    headers: list[str] = []
-    template: list[str] = []
-    root = _Node("")
-    key_column = -1
-    for number, column in enumerate(columns, start=1):
-        where = f"columns[{number}]"
-        if not isinstance(column, dict) or "header" not in column:
-            raise fail("each column needs a 'header'", where)
-        unknown = set(column) - {"header", "path", "const", "convert", "amount"}
-        if unknown:
-            raise fail(f"unknown keys {sorted(unknown)}", where)
-        fmt = _formatter(bool(column.get("amount")), amounts == "minor", decimal_sep, date_format)
-        template.append(fmt(column["const"]) if "const" in column else "")
-        if "const" not in column:
-            path = column.get("path")
-            if not isinstance(path, str):
-                raise fail("needs a 'path' or a 'const'", where)
-            names = column.get("convert", [])
-            names = names if isinstance(names, list) else [names]
-            try:
-                chain = tuple(build_converter(str(n)) for n in names)
-                steps = parse_path(path)
-                if len(steps) > MAX_PATH_STEPS:
-                    raise ValueError(f"path is longer than {MAX_PATH_STEPS} steps")
-                root.add(steps, number - 1, _cell(chain, fmt))
-            except KeyError as exc:
-                raise fail(f"unknown converter {exc.args[0]!r}", where) from None
-            except ValueError as exc:
-                raise fail(str(exc), where) from None
-            if path == KEY_PATH:
-                key_column = number - 1
-        headers.append(str(column["header"]))
-    if key_column < 0:
-        raise fail(f"one column must hold {KEY_PATH!r} (needed to look up deliveries)")
-    tops = list(root.children.values())
-    case_fill, case_source = _Generator().function([n for n in tops if n.key != "claim"])
-    claim_fill, claim_source = _Generator().function([n for n in tops if n.key == "claim"])
-    return FileProfile(
-        name=label,
-        format=str(fmt_name),
-        encoding=encoding,
-        delimiter=str(file.get("delimiter", ";")),
-        line_ending=str(file.get("line_ending", "\r\n")),
-        header=bool(file.get("header", True)),
-        filename=filename,
-        headers=tuple(headers),
-        template=tuple(template),
-        fill_case=case_fill,
-        fill_claim=claim_fill,
-        key_column=key_column,
-        source=f"{case_source}\n{claim_source}",
-    )
-
-
-@lru_cache(maxsize=32)
-def _load_cached(path: Path) -> FileProfile:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MappingError(f"cannot read: {exc.__class__.__name__}", mapping=str(path)) from None
-    return _profile_from_toml(text, path.name)
-
-
-def load_profile(name_or_path: str | Path) -> FileProfile:
-    """A packaged profile by name (``generic_csv``) or a profile file; compiled once."""
-    return _load_cached(resolve_packaged(name_or_path, PROFILES_DIR))
-
-
-# --- writers (one per file format) --------------------------------------------------------
-
-
-class FileWriter(Protocol):
-    def write(self, stream: TextIO, profile: FileProfile, rows: Iterator[list[str]]) -> None: ...
-
-    def keys(self, stream: TextIO, profile: FileProfile) -> Iterator[str]: ...
-
-
-class CsvWriter:
-    """CSV exactly as :func:`csv.writer` writes it (minimal quoting), but a row with nothing to
-    quote — nearly every row — is joined with ``str.join``, which is several times faster than
-    the csv module's per-character scan. Any other row is written by the csv module itself."""
-
-    chunk_rows = 1000  # rows joined per ``stream.write``
-
-    def write(self, stream: TextIO, profile: FileProfile, rows: Iterator[list[str]]) -> None:
-        delimiter, ending = profile.delimiter, profile.line_ending
-        writer = csv.writer(stream, delimiter=delimiter, lineterminator=ending)
-        if profile.header:
-            writer.writerow(profile.headers)
-        special = _special_characters(delimiter, ending)
-        chunk: list[str] = []
-        for row in rows:
-            line = delimiter.join(row)
-            if len(row) > 1 and line.count(delimiter) == len(row) - 1 and not special(line):
-                chunk.append(line)
-                if len(chunk) == self.chunk_rows:
-                    _flush(stream, chunk, ending)
-            else:
-                _flush(stream, chunk, ending)  # keeps the rows in order
-                writer.writerow(row)
-        _flush(stream, chunk, ending)
-
-    def keys(self, stream: TextIO, profile: FileProfile) -> Iterator[str]:
-        reader = csv.reader(stream, delimiter=profile.delimiter)
-        if profile.header:
-            next(reader, None)
-        column = profile.key_column
-        for row in reader:
-            if len(row) > column and row[column]:
-                yield row[column]
-
-
-def _flush(stream: TextIO, chunk: list[str], ending: str) -> None:
-    if chunk:
-        stream.write(ending.join(chunk) + ending)
-        chunk.clear()
-
-
-@lru_cache(maxsize=32)
-def _special_characters(delimiter: str, ending: str) -> Callable[[str], re.Match[str] | None]:
-    """A search for anything that may make the csv module quote a field, apart from the
-    delimiter itself (counted separately): the quote, line breaks, the line ending's characters.
-    """
-    characters = set('"\r\n') | set(ending)
-    return re.compile("[" + "".join(re.escape(c) for c in sorted(characters)) + "]").search
-
-
-WRITERS: dict[str, FileWriter] = {"csv": CsvWriter()}
-
-
-# --- the agency ---------------------------------------------------------------------------
+    @property
+    def return_signer(self) -> str:
+        return self.return_signer_fingerprint or self.recipient_fingerprint
 
 
 class FileDropSettings(ConnectorSettings):
     directory: Path
     profile: str = "generic_csv"
     batch_size: int = Field(default=5000, ge=1, le=1_000_000)
+    sftp: SftpSettings | None = None
+    pgp: PgpSettings | None = None
+    return_pattern: str = Field(default="*", min_length=1)  # which return files to fetch
 
-
-def _without_protected_lines(debtor: Party) -> Party:
-    """A protected address is never written: only its state is (the rule holds whatever the
-    washing stage did)."""
-    if all(a.state is not AddressState.PROTECTED for a in debtor.addresses):
-        return debtor
-    addresses = tuple(
-        Address(kind=a.kind, state=a.state) if a.state is AddressState.PROTECTED else a
-        for a in debtor.addresses
-    )
-    return debtor.model_copy(update={"addresses": addresses})
+    @model_validator(mode="after")
+    def _pgp_needs_sftp(self) -> Self:
+        if self.pgp is not None and self.sftp is None:
+            raise ValueError("pgp encrypts what is uploaded: set sftp as well")
+        return self
 
 
 class FileDropAgency(Agency):
-    """Writes cases as profile-driven files into a local directory."""
+    """Writes cases as profile-driven files into a directory, and uploads them when configured."""
 
     type_name: ClassVar[str] = "file_drop"
     Settings: ClassVar[type[ConnectorSettings]] = FileDropSettings
@@ -478,11 +129,12 @@ class FileDropAgency(Agency):
         super().__init__(settings, context)
         assert isinstance(settings, FileDropSettings)
         self.options: FileDropSettings = settings
-        directory = settings.directory
-        self.directory = directory if directory.is_absolute() else context.workdir / directory
+        self.directory = self._local(settings.directory)
         self._profile: FileProfile | None = None
         self._index: dict[str, str] = {}
         self._indexed: dict[Path, tuple[int, int]] = {}
+        self._connection: SftpConnection | None = None
+        self._keyring: Pgp | None = None
 
     @property
     def capabilities(self) -> AgencyCapabilities:  # type: ignore[override]
@@ -496,9 +148,19 @@ class FileDropAgency(Agency):
             self._profile = load_profile(self.options.profile)
         return self._profile
 
+    def close(self) -> None:
+        self._drop_connection()
+        if self._keyring is not None:
+            self._keyring.close()
+            self._keyring = None
+
+    def _local(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.context.workdir / path
+
     # --- check ----------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
+        """The directory and profile; with ``sftp`` the server, with ``pgp`` the pinned keys."""
         items = []
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -513,12 +175,36 @@ class FileDropAgency(Agency):
             items.append(CheckItem(CheckKind.CONFIG, False, str(exc)))
         else:
             items.append(CheckItem(CheckKind.CONFIG, True, f"profile {profile.name} loaded"))
+        if self.options.sftp is not None:
+            items.extend(SftpConnection(self.options.sftp, connector=self.context.name).check())
+        if self.options.pgp is not None:
+            items.extend(self._check_keys(self.options.pgp))
         return CheckResult(connector=self.context.name, items=tuple(items))
+
+    def _check_keys(self, pgp: PgpSettings) -> list[CheckItem]:
+        try:
+            ring = self._pgp()
+        except ConfigError as exc:
+            return [CheckItem(CheckKind.CONFIG, False, str(exc))]
+        wanted = [
+            ("agency public key", pgp.recipient_fingerprint, False),
+            ("signing secret key", pgp.signing_fingerprint, True),
+        ]
+        if pgp.return_signer != pgp.recipient_fingerprint:
+            wanted.append(("return signer public key", pgp.return_signer, False))
+        items = []
+        for label, fingerprint, secret in wanted:
+            present = ring.has_key(fingerprint, secret=secret)
+            where = "in" if present else "missing from"
+            items.append(
+                CheckItem(CheckKind.CONFIG, present, f"{label} {fingerprint} {where} the keyring")
+            )
+        return items
 
     # --- push -----------------------------------------------------------------------------
 
     def push(self, deliveries: Sequence[Delivery]) -> list[PushOutcome]:
-        """One file per ``batch_size`` deliveries; every delivery comes back ``SENT``."""
+        """One file per ``batch_size`` new deliveries; ``SENT`` once the file is delivered."""
         if not deliveries:
             return []
         profile = self.profile
@@ -528,16 +214,66 @@ class FileDropAgency(Agency):
             raise ConnectorError(
                 f"cannot create the drop directory: {exc.strerror}", connector=self.type_name
             ) from None
+        if self.options.sftp is None:
+            outcomes = []
+            for name, batch in self._write_batches(profile, deliveries):
+                for delivery in batch:
+                    if self._indexed:
+                        self._index[delivery.idempotency_key] = name
+                    outcomes.append(PushOutcome(delivery.idempotency_key, PushStatus.SENT))
+            return outcomes
+        return self._push_over_sftp(profile, deliveries)
+
+    def _push_over_sftp(
+        self, profile: FileProfile, deliveries: Sequence[Delivery]
+    ) -> list[PushOutcome]:
+        """Deliveries already uploaded are ``SENT`` as they are; those in a file written but not
+        uploaded go up with that file; only the rest are written into new files."""
+        self._refresh_index()
+        uploaded = self._uploaded()
+        outcomes: dict[str, PushOutcome] = {}
+        waiting: dict[str, list[Delivery]] = {}
+        new: list[Delivery] = []
+        for delivery in deliveries:
+            key = delivery.idempotency_key
+            name = self._index.get(key)
+            if name is None:
+                new.append(delivery)
+            elif name in uploaded:
+                outcomes[key] = PushOutcome(key, PushStatus.SENT)
+            else:
+                waiting.setdefault(name, []).append(delivery)
+        if waiting or new:
+            connection = self._sftp()  # refused host key or auth: raise before writing anything
+            for name, batch in self._write_batches(profile, new):
+                waiting[name] = list(batch)
+                for delivery in batch:
+                    self._index[delivery.idempotency_key] = name
+            for name in sorted(waiting):
+                try:
+                    self._upload(connection, name)
+                except ConnectorError as exc:
+                    if isinstance(exc, UnreachableError):  # the rest fail fast, not open
+                        self._drop_connection()
+                    log.warning("upload of %s failed, retried on the next push: %s", name, exc)
+                    reason = f"upload of {name} failed: {exc}"
+                    for delivery in waiting[name]:
+                        key = delivery.idempotency_key
+                        outcomes[key] = PushOutcome(key, PushStatus.RETRYABLE, reason=reason)
+                    continue
+                self._record_upload(name)
+                for delivery in waiting[name]:
+                    key = delivery.idempotency_key
+                    outcomes[key] = PushOutcome(key, PushStatus.SENT)
+        return [outcomes[d.idempotency_key] for d in deliveries]
+
+    def _write_batches(
+        self, profile: FileProfile, deliveries: Sequence[Delivery]
+    ) -> Iterator[tuple[str, Sequence[Delivery]]]:
         size = self.options.batch_size
-        outcomes = []
         for start in range(0, len(deliveries), size):
             batch = deliveries[start : start + size]
-            name = self._write(profile, batch)
-            for delivery in batch:
-                if self._indexed:
-                    self._index[delivery.idempotency_key] = name
-                outcomes.append(PushOutcome(delivery.idempotency_key, PushStatus.SENT))
-        return outcomes
+            yield self._write(profile, batch), batch
 
     def _next_name(self, profile: FileProfile) -> str:
         today = self.context.today
@@ -574,15 +310,153 @@ class FileDropAgency(Agency):
             ) from None
         return name
 
+    # --- uploading ------------------------------------------------------------------------
+
+    def _upload(self, connection: SftpConnection, name: str) -> None:
+        """Upload one written file, as ``<name>.pgp`` when PGP is on (never the plaintext)."""
+        path = self.directory / name
+        if not path.is_file():
+            path = self.directory / ARCHIVE / name
+        pgp = self.options.pgp
+        if pgp is None:
+            connection.upload(path, name)
+            return
+        encrypted = self._staging("outgoing") / f"{name}.pgp"
+        try:
+            self._pgp().encrypt_file(
+                path,
+                encrypted,
+                pgp.recipient_fingerprint,
+                sign_with=pgp.signing_fingerprint,
+                passphrase=pgp.passphrase,
+            )
+            connection.upload(encrypted, encrypted.name)
+        finally:
+            encrypted.unlink(missing_ok=True)
+
+    def _uploaded(self) -> set[str]:
+        """Names of the files the agency has received, from the local upload record."""
+        record = self.directory / SFTP_STATE / UPLOADED_LOG
+        try:
+            text = record.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return set()
+        except OSError as exc:
+            raise ConnectorError(
+                f"cannot read the upload record {record}: {exc.strerror}", connector=self.type_name
+            ) from None
+        return {line for line in text.splitlines() if line}
+
+    def _record_upload(self, name: str) -> None:
+        record = self._staging() / UPLOADED_LOG
+        try:
+            with record.open("a", encoding="utf-8") as stream:
+                stream.write(name + "\n")
+                stream.flush()
+                os.fsync(stream.fileno())
+        except OSError as exc:
+            raise ConnectorError(
+                f"{name} was uploaded but cannot be recorded in {record}: {exc.strerror}",
+                connector=self.type_name,
+            ) from None
+
+    def _staging(self, *parts: str) -> Path:
+        folder = self.directory.joinpath(SFTP_STATE, *parts)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return folder
+
+    # --- connections ----------------------------------------------------------------------
+
+    def _sftp(self) -> SftpConnection:
+        """The open connection, opened on first use (and the PGP keys checked before that)."""
+        settings = self.options.sftp
+        if settings is None:
+            raise NotSupportedError("this file drop has no sftp settings", connector=self.type_name)
+        if self._connection is None:
+            if self.options.pgp is not None:
+                self._require_keys(self.options.pgp)
+            connection = SftpConnection(settings, connector=self.context.name)
+            connection.open()
+            self._connection = connection
+        return self._connection
+
+    def _drop_connection(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _pgp(self) -> Pgp:
+        pgp = self.options.pgp
+        if pgp is None:
+            raise NotSupportedError("this file drop has no pgp settings", connector=self.type_name)
+        if self._keyring is None:
+            self._keyring = Pgp(self._local(pgp.home), gpg_binary=pgp.gpg_binary)
+        return self._keyring
+
+    def _require_keys(self, pgp: PgpSettings) -> None:
+        missing = [item.message for item in self._check_keys(pgp) if not item.ok]
+        if missing:
+            raise ConfigError("; ".join(missing))
+
+    # --- return files ---------------------------------------------------------------------
+
+    def fetch_returns(self) -> Iterator[tuple[str, Path]]:
+        """Fetch each return file into ``returns/`` (decrypted and verified with PGP on) and
+        yield ``(remote name, local path)``. Nothing is archived remotely here: call
+        :meth:`confirm_return` once the file is recorded. Parsing the files is later work."""
+        connection = self._sftp()
+        folder = self.directory / RETURNS
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            for remote in connection.list_returns(self.options.return_pattern):
+                yield remote.name, self._fetch(connection, remote.name, folder)
+        except UnreachableError:
+            self._drop_connection()
+            raise
+
+    def _fetch(self, connection: SftpConnection, name: str, folder: Path) -> Path:
+        pgp = self.options.pgp
+        if pgp is None:
+            local = folder / name
+            connection.fetch(name, local)
+            return local
+        plain = name
+        for suffix in ENCRYPTED_SUFFIXES:
+            plain = plain.removesuffix(suffix)
+        local = folder / plain
+        encrypted = self._staging("incoming") / name
+        try:
+            connection.fetch(name, encrypted)
+            self._pgp().decrypt_file(
+                encrypted, local, expected_signer=pgp.return_signer, passphrase=pgp.passphrase
+            )
+        finally:
+            encrypted.unlink(missing_ok=True)
+        return local
+
+    def confirm_return(self, name: str) -> None:
+        """Archive a fetched return file remotely; call only after it is recorded."""
+        try:
+            self._sftp().archive(name)
+        except UnreachableError:
+            self._drop_connection()
+            raise
+
     # --- lookup ---------------------------------------------------------------------------
 
     def lookup(self, idempotency_key: str) -> PushOutcome | None:
-        """``SENT`` if a delivered file (here or in ``archive/``) holds the key, else None."""
+        """``SENT`` if a delivered file holds the key, else None.
+
+        Delivered means: in the drop directory or ``archive/``, and with ``sftp`` also named in
+        the upload record (a file written but not uploaded is not at the agency)."""
         if idempotency_key not in self._index:
             self._refresh_index()
-        if idempotency_key in self._index:
-            return PushOutcome(idempotency_key, PushStatus.SENT)
-        return None
+        name = self._index.get(idempotency_key)
+        if name is None:
+            return None
+        if self.options.sftp is not None and name not in self._uploaded():
+            return None
+        return PushOutcome(idempotency_key, PushStatus.SENT)
 
     def _refresh_index(self) -> None:
         profile = self.profile
