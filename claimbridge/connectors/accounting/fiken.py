@@ -25,7 +25,10 @@ import requests
 from pydantic import BaseModel, Field, SecretStr
 
 from claimbridge.connectors.accounting._fiken_auth import FIKEN_OAUTH, fiken_error_info
-from claimbridge.connectors.accounting._records import oversized_reasons
+from claimbridge.connectors.accounting._records import (
+    invalid_record,
+    normalize_record,
+)
 from claimbridge.connectors.base import (
     Canonical,
     CheckItem,
@@ -45,11 +48,9 @@ from claimbridge.errors import (
     ConnectorError,
     NotFoundError,
     ParseError,
-    RecordError,
     RemoteError,
 )
 from claimbridge.mappings.converters import ConversionError, register_converter
-from claimbridge.mappings.engine import load_mapping, to_model
 from claimbridge.schemas import Claim, CreditNote, Party, Payment
 from claimbridge.transport.http import HttpClient, HttpOptions
 from claimbridge.transport.oauth import check_source, connect_app
@@ -256,7 +257,7 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
         for index, item in enumerate(items):
             location = f"fiken:{stream}:page{page}[{index}]"
             if not isinstance(item, dict):
-                yield RawRecord({"__invalid__": type(item).__name__}, location)
+                yield invalid_record(item, location)
             elif stream == "payments":
                 yield from _sale_payments(item, location)
             elif stream == "credit_notes":
@@ -302,30 +303,20 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
                 )
 
     def normalize(self, stream: StreamSpec, record: RawRecord) -> Sequence[Canonical]:
-        data = record.data
-        raw_id = data.get(stream.primary_key)
-        record_id = str(raw_id)[:40] if isinstance(raw_id, int | str) else ""
-        if "__invalid__" in data:
-            raise RecordError(
-                [f"record is a JSON {data['__invalid__']}, not an object"], location=record.location
-            )
-        reasons = oversized_reasons(data, max_text=MAX_TEXT, max_depth=MAX_DEPTH)
-        if reasons:
-            raise RecordError(reasons, record_id=record_id, location=record.location)
-        mapping_name, model = _MODELS[stream.name]
         variables = {
             "company": self.config.company_slug,
             "default_currency": self.config.default_currency,
         }
-        result = to_model(
-            load_mapping(mapping_name),
-            data,
-            model,
-            variables,
-            location=record.location,
-            record_id=record_id,
+        model = normalize_record(
+            stream,
+            record,
+            models=_MODELS,
+            variables=variables,
+            max_text=MAX_TEXT,
+            max_depth=MAX_DEPTH,
+            connector=self.type_name,
         )
-        return [result]  # type: ignore[list-item]
+        return [model]  # type: ignore[list-item]
 
     # --- booking ----------------------------------------------------------------------------
 
@@ -459,7 +450,7 @@ def _sale_payments(invoice: dict[str, Any], location: str) -> Iterator[RawRecord
         if isinstance(item, dict):
             yield RawRecord({**item, **context}, where)
         else:
-            yield RawRecord({"__invalid__": type(item).__name__}, where)
+            yield invalid_record(item, where)
 
 
 def _id_from_location(location: str | None) -> str | None:

@@ -33,7 +33,10 @@ import requests
 from pydantic import BaseModel, Field, SecretStr
 
 from claimbridge.connectors.accounting._fortnox_auth import FORTNOX_OAUTH, fortnox_error_info
-from claimbridge.connectors.accounting._records import oversized_reasons
+from claimbridge.connectors.accounting._records import (
+    invalid_record,
+    normalize_record,
+)
 from claimbridge.connectors.base import (
     Canonical,
     CheckItem,
@@ -53,11 +56,9 @@ from claimbridge.errors import (
     NotFoundError,
     OutcomeUnknownError,
     ParseError,
-    RecordError,
     RemoteError,
 )
 from claimbridge.mappings.converters import ConversionError, register_converter
-from claimbridge.mappings.engine import load_mapping, to_model
 from claimbridge.schemas import Claim, CreditNote, Party, Payment
 from claimbridge.transport.http import HttpClient, HttpOptions
 from claimbridge.transport.oauth import check_source, connect_app
@@ -301,7 +302,7 @@ company = "556677-8899"
             location = f"fortnox:{stream}:page{page}[{index}]"
             record_id = item.get(primary) if isinstance(item, dict) else None
             if not isinstance(record_id, str | int) or isinstance(record_id, bool):
-                yield RawRecord({"__invalid__": type(item).__name__}, location)
+                yield invalid_record(item, location)
                 continue
             if stream == "invoices" and _negative(item.get("Total")):
                 continue  # a credit invoice: the credit_notes stream reads it
@@ -320,31 +321,21 @@ company = "556677-8899"
                 yield RawRecord(full, f"fortnox:{stream.name}:{record_id}")
 
     def normalize(self, stream: StreamSpec, record: RawRecord) -> Sequence[Canonical]:
-        data = record.data
-        raw_id = data.get(stream.primary_key)
-        record_id = str(raw_id)[:40] if isinstance(raw_id, int | str) else ""
-        if "__invalid__" in data:
-            raise RecordError(
-                [f"record is a JSON {data['__invalid__']}, not an object"], location=record.location
-            )
-        reasons = oversized_reasons(data, max_text=MAX_TEXT, max_depth=MAX_DEPTH)
-        if reasons:
-            raise RecordError(reasons, record_id=record_id, location=record.location)
-        mapping_name, model = _MODELS[stream.name]
         variables = {
             "company": self.config.company,
             "default_currency": self.config.default_currency,
             "default_country": self.config.default_country,
         }
-        result = to_model(
-            load_mapping(mapping_name),
-            data,
-            model,
-            variables,
-            location=record.location,
-            record_id=record_id,
+        model = normalize_record(
+            stream,
+            record,
+            models=_MODELS,
+            variables=variables,
+            max_text=MAX_TEXT,
+            max_depth=MAX_DEPTH,
+            connector=self.type_name,
         )
-        return [result]  # type: ignore[list-item]
+        return [model]  # type: ignore[list-item]
 
     # --- booking ----------------------------------------------------------------------------
 

@@ -30,7 +30,10 @@ from typing import Any, ClassVar
 import requests
 from pydantic import BaseModel, Field, SecretStr
 
-from claimbridge.connectors.accounting._records import oversized_reasons
+from claimbridge.connectors.accounting._records import (
+    invalid_record,
+    normalize_record,
+)
 from claimbridge.connectors.accounting._visma_auth import VISMA_OAUTH, visma_error_info
 from claimbridge.connectors.accounting._visma_booking import book_payment
 from claimbridge.connectors.base import (
@@ -51,11 +54,9 @@ from claimbridge.errors import (
     ConfigProblem,
     ConnectorError,
     ParseError,
-    RecordError,
     RemoteError,
 )
 from claimbridge.mappings.converters import ConversionError, register_converter
-from claimbridge.mappings.engine import load_mapping, to_model
 from claimbridge.schemas import Claim, CreditNote, Party, Payment
 from claimbridge.transport.http import HttpClient, HttpOptions
 from claimbridge.transport.oauth import check_source, connect_app
@@ -306,7 +307,7 @@ refresh_token = "${CLAIMBRIDGE_VISMA_REFRESH_TOKEN}"
         for index, item in enumerate(items):
             location = f"visma:{stream}:page{page}[{index}]"
             if not isinstance(item, dict):
-                yield RawRecord({"__invalid__": type(item).__name__}, location)
+                yield invalid_record(item, location)
             elif stream == "credit_notes":
                 yield RawRecord(self._with_credited_number(item, numbers), location)
             else:
@@ -347,33 +348,21 @@ refresh_token = "${CLAIMBRIDGE_VISMA_REFRESH_TOKEN}"
             yield RawRecord(item, f"visma:{stream.name}:{record_id}")
 
     def normalize(self, stream: StreamSpec, record: RawRecord) -> Sequence[Canonical]:
-        data = record.data
-        raw_id = data.get(stream.primary_key)
-        record_id = str(raw_id)[:40] if isinstance(raw_id, str | int) else ""
-        if "__invalid__" in data:
-            raise RecordError(
-                ["record is not a JSON object"], record_id=record_id, location=record.location
-            )
-        reasons = oversized_reasons(data, max_text=MAX_TEXT, max_depth=MAX_DEPTH)
-        if reasons:
-            raise RecordError(reasons, record_id=record_id, location=record.location)
-        if stream.name not in _MODELS:
-            raise ConnectorError(f"unknown stream {stream.name!r}", connector=self._name)
-        mapping_name, model = _MODELS[stream.name]
         variables = {
             "company": self.config.company,
             "default_currency": self.config.default_currency,
             "default_country": self.config.default_country,
         }
-        result = to_model(
-            load_mapping(mapping_name),
-            data,
-            model,
-            variables,
-            location=record.location,
-            record_id=record_id,
+        model = normalize_record(
+            stream,
+            record,
+            models=_MODELS,
+            variables=variables,
+            max_text=MAX_TEXT,
+            max_depth=MAX_DEPTH,
+            connector=self._name,
         )
-        return [result]  # type: ignore[list-item]
+        return [model]  # type: ignore[list-item]
 
     # --- booking ----------------------------------------------------------------------------
 
