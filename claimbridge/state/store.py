@@ -146,15 +146,6 @@ class StateStore:
                 .values(status=status, finished_at=utcnow(), stats=json.dumps(stats), error=error)
             )
 
-    def recent_runs(self, pipeline: str | None = None, limit: int = 20) -> list[Row[Any]]:
-        query = select(runs).order_by(runs.c.started_at.desc()).limit(limit)
-        if pipeline:
-            query = query.where(runs.c.pipeline == pipeline)
-        with read_connection(self.engine) as conn:
-            return list(conn.execute(query))
-
-    # --- cursors --------------------------------------------------------------------------
-
     def get_cursor(self, pipeline: str, stream: str) -> str | None:
         with read_connection(self.engine) as conn:
             return conn.execute(
@@ -494,16 +485,6 @@ class StateStore:
                 )
             )
 
-    def counts_by_status(self, pipeline: str | None = None) -> dict[str, int]:
-        query = select(cases.c.status, func.count()).group_by(cases.c.status)
-        if pipeline:
-            query = query.where(cases.c.pipeline == pipeline)
-        with read_connection(self.engine) as conn:
-            return {row[0]: row[1] for row in conn.execute(query)}
-
-    # --- outbox ---------------------------------------------------------------------------
-
-    @staticmethod
     def enqueue(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """Store deliveries (with their idempotency keys) before anything is sent."""
         now = utcnow()
