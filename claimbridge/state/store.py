@@ -146,6 +146,8 @@ class StateStore:
                 .values(status=status, finished_at=utcnow(), stats=json.dumps(stats), error=error)
             )
 
+    # --- cursors --------------------------------------------------------------------------
+
     def get_cursor(self, pipeline: str, stream: str) -> str | None:
         with read_connection(self.engine) as conn:
             return conn.execute(
@@ -485,6 +487,9 @@ class StateStore:
                 )
             )
 
+    # --- outbox ---------------------------------------------------------------------------
+
+    @staticmethod
     def enqueue(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """Store deliveries (with their idempotency keys) before anything is sent."""
         now = utcnow()
