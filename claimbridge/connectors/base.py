@@ -11,6 +11,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,6 +40,8 @@ __all__ = [
     "Connector",
     "ConnectorContext",
     "ConnectorSettings",
+    "Correction",
+    "CorrectionKind",
     "Delivery",
     "NotSupportedError",
     "Page",
@@ -49,6 +52,8 @@ __all__ = [
     "Source",
     "SourceCapabilities",
     "StreamSpec",
+    "Voucher",
+    "VoucherLine",
 ]
 
 Canonical = Party | Claim | Payment | CreditNote
@@ -136,6 +141,38 @@ class SourceCapabilities:
     fetch_by_id: bool = False  # fetch(stream, ids) is implemented
     webhooks: bool = False
     can_book_payments: bool = False
+    can_book_vouchers: bool = False  # book_voucher() / find_booking() are implemented
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherLine:
+    """One posting: a positive amount debits ``account``, a negative one credits it."""
+
+    account: str
+    amount: Decimal
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Voucher:
+    """A balanced journal entry (the lines sum to zero) that reconciliation books in the ledger:
+    a settlement's interest and fee income, the agency's commission as an expense.
+
+    ``external_ref`` is unique per entry and is what makes booking idempotent: a source stores
+    it with the voucher (or in its description where the system has no such field) so that
+    :meth:`Source.find_booking` finds an entry booked before a crash instead of booking it again.
+    """
+
+    external_ref: str
+    date: dt.date
+    currency: str
+    description: str
+    lines: tuple[VoucherLine, ...]
+
+    def __post_init__(self) -> None:
+        total = sum((line.amount for line in self.lines), Decimal("0"))
+        if total != 0 or len(self.lines) < 2:
+            raise ValueError(f"voucher {self.external_ref} does not balance ({total})")
 
 
 class Connector(ABC):
@@ -187,8 +224,21 @@ class Source(Connector):
         raise NotSupportedError("fetching records by id is not supported", connector=self.type_name)
 
     def register_payment(self, payment: Payment, claim: Claim) -> str:
-        """Book a payment on an invoice in the ledger; returns the ledger's own id for it."""
+        """Book a payment on an invoice in the ledger; returns the ledger's own id for it.
+
+        Idempotent on ``payment.payment_id``: a payment booked before a crash is found and its
+        id returned, never booked twice."""
         raise NotSupportedError("booking payments is not supported", connector=self.type_name)
+
+    def book_voucher(self, voucher: Voucher) -> str:
+        """Book a balanced journal entry; returns the ledger's id for it. Idempotent on
+        ``voucher.external_ref`` (look it up first, or let the system refuse a duplicate)."""
+        raise NotSupportedError("booking vouchers is not supported", connector=self.type_name)
+
+    def find_booking(self, external_ref: str) -> str | None:
+        """The ledger's id of what was booked under ``external_ref`` (a payment id or a
+        voucher's external reference), or None when nothing was."""
+        raise NotSupportedError("looking up bookings is not supported", connector=self.type_name)
 
 
 # --- agencies -----------------------------------------------------------------------------
@@ -204,6 +254,8 @@ class AgencyCapabilities:
     report_payments: bool = False
     withdraw: bool = False
     reduce: bool = False
+    pause: bool = False  # pause() and resume()
+    webhooks: bool = False  # parse_webhook() verifies and reads the agency's pushed events
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,19 +276,56 @@ class PushStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class PushOutcome:
+    """What became of one delivery (a case or a correction).
+
+    ``payment_refs`` maps invoice numbers to the reference the debtor now pays the agency with
+    (Amili Sweden answers a registration with OCR numbers); the core stores them on the claims
+    so that reconciliation recognizes those payments."""
+
     idempotency_key: str
     status: PushStatus
     agency_ref: str | None = None
     reason: str | None = None
+    payment_refs: Mapping[str, str] = field(default_factory=dict)
+
+
+class CorrectionKind(StrEnum):
+    PAYMENT = "payment"  # the debtor paid the creditor directly after the hand-over
+    REDUCE = "reduce"  # a credit note lowers a claim the agency holds
+    WITHDRAW = "withdraw"  # the creditor takes the case (or one claim) back
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """What the creditor tells the agency about a case it already holds.
+
+    Corrections travel through the outbox exactly like cases: the idempotency key is stored
+    before the first send, and an unknown outcome is resolved, never blindly resent."""
+
+    idempotency_key: str
+    kind: CorrectionKind
+    case_key: str
+    agency_ref: str
+    invoice_number: str | None = None  # the claim concerned; None: the whole case
+    payment: Payment | None = None  # PAYMENT: with its real booking date
+    credit_note: CreditNote | None = None  # REDUCE
+    reason: str | None = None  # WITHDRAW, PAUSE: plain words, no personal data
 
 
 @dataclass(frozen=True, slots=True)
 class AgencyUpdate:
-    """Something the agency tells us: a status change, a message, or a settlement."""
+    """Something the agency tells us: a status change, a message, a settlement, or the receipt
+    of a delivery that came back ``SENT`` (async acceptance, file drops).
+
+    ``update_id`` is unique per agency and stable across re-reads: reconciliation skips an id it
+    has already applied (webhook retries, overlapping polls)."""
 
     update_id: str
     event: CaseEvent | None = None
     settlement: Settlement | None = None
+    receipt: PushOutcome | None = None
     cursor: str | None = None
 
 
@@ -249,22 +338,54 @@ class Agency(Connector):
     def push(self, deliveries: Sequence[Delivery]) -> list[PushOutcome]:
         """Hand cases over; one outcome per delivery. An empty batch makes no network call."""
 
-    def lookup(self, idempotency_key: str) -> PushOutcome | None:
-        """What the agency did with a key we may have sent (None: it never saw it)."""
+    def lookup(self, idempotency_key: str, agency_ref: str | None = None) -> PushOutcome | None:
+        """What the agency did with a key we may have sent (None: it never saw it).
+
+        ``agency_ref`` is what an earlier ``SENT`` outcome carried (an async batch's id, say),
+        so an agency that accepts later can be asked about a delivery still waiting for its
+        receipt; ``SENT`` again means it is still waiting."""
         raise NotSupportedError("looking up deliveries is not supported", connector=self.type_name)
 
     def updates(self, since: str | None) -> Iterator[AgencyUpdate]:
         """Receipts, status changes and settlements since the cursor."""
         return iter(())
 
-    def report_payment(self, agency_ref: str, payment: Payment) -> None:
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[AgencyUpdate]:
+        """Verify one pushed webhook delivery and read its updates.
+
+        Raises ``AuthError`` when the signature does not verify: nothing in it may be used."""
+        raise NotSupportedError("webhooks are not supported", connector=self.type_name)
+
+    def correct(self, corrections: Sequence[Correction]) -> list[PushOutcome]:
+        """Deliver corrections, one outcome each; an empty batch makes no network call.
+
+        The default calls the method of each correction's kind in turn; an agency with a batch
+        endpoint or a file format for corrections overrides this."""
+        handlers = {
+            CorrectionKind.PAYMENT: self.report_payment,
+            CorrectionKind.REDUCE: self.reduce,
+            CorrectionKind.WITHDRAW: self.withdraw,
+            CorrectionKind.PAUSE: self.pause,
+            CorrectionKind.RESUME: self.resume,
+        }
+        return [handlers[c.kind](c) for c in corrections]
+
+    def report_payment(self, correction: Correction) -> PushOutcome:
+        """Tell the agency the debtor paid the creditor directly (the real booking date)."""
         raise NotSupportedError("reporting payments is not supported", connector=self.type_name)
 
-    def withdraw(self, agency_ref: str, reason: str) -> None:
+    def reduce(self, correction: Correction) -> PushOutcome:
+        """Lower a claim the agency holds by a credit note."""
+        raise NotSupportedError("reducing cases is not supported", connector=self.type_name)
+
+    def withdraw(self, correction: Correction) -> PushOutcome:
         raise NotSupportedError("withdrawing cases is not supported", connector=self.type_name)
 
-    def reduce(self, agency_ref: str, credit_note: CreditNote) -> None:
-        raise NotSupportedError("reducing cases is not supported", connector=self.type_name)
+    def pause(self, correction: Correction) -> PushOutcome:
+        raise NotSupportedError("pausing cases is not supported", connector=self.type_name)
+
+    def resume(self, correction: Correction) -> PushOutcome:
+        raise NotSupportedError("resuming cases is not supported", connector=self.type_name)
 
 
 # --- payment feeds ------------------------------------------------------------------------

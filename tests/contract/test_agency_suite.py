@@ -113,7 +113,7 @@ class ToyAgency(Agency):
         ]
         return outcomes[:-1] if "drops_outcome" in self.flaws else outcomes
 
-    def lookup(self, idempotency_key: str) -> PushOutcome | None:
+    def lookup(self, idempotency_key: str, agency_ref: str | None = None) -> PushOutcome | None:
         self.remote.calls += 1
         for key, ref in self.remote.cases:
             if key == idempotency_key:

@@ -71,7 +71,7 @@ class ScriptedAgency(Agency):
             for d in deliveries
         ]
 
-    def lookup(self, idempotency_key: str) -> PushOutcome | None:
+    def lookup(self, idempotency_key: str, agency_ref: str | None = None) -> PushOutcome | None:
         ref = self.received.get(idempotency_key)
         return PushOutcome(idempotency_key, PushStatus.ACCEPTED, ref) if ref else None
 

@@ -444,7 +444,7 @@ class FileDropAgency(Agency):
 
     # --- lookup ---------------------------------------------------------------------------
 
-    def lookup(self, idempotency_key: str) -> PushOutcome | None:
+    def lookup(self, idempotency_key: str, agency_ref: str | None = None) -> PushOutcome | None:
         """``SENT`` if a delivered file holds the key, else None.
 
         Delivered means: in the drop directory or ``archive/``, and with ``sftp`` also named in

@@ -135,7 +135,7 @@ class SandboxAgency(Agency):
             return PushOutcome(key, PushStatus.REJECTED, reason=str(result.get("reason") or ""))
         return PushOutcome(key, PushStatus.UNKNOWN, reason="unrecognized answer from the agency")
 
-    def lookup(self, idempotency_key: str) -> PushOutcome | None:
+    def lookup(self, idempotency_key: str, agency_ref: str | None = None) -> PushOutcome | None:
         try:
             response = self.client.get(f"/v1/cases/by-key/{quote(idempotency_key, safe='')}")
         except RemoteError as exc:
