@@ -254,9 +254,9 @@ class FakeAmili:
                 return 404, _problem(404, "Not Found", "no such batch"), {}
             return 200, batch.answer(), {}
         if method == "GET" and rest == "/batches":
-            page = [b.answer()["data"] for b in self.batches.values()][
-                : int(query.get("PageSize", 50))
-            ]
+            state = query.get("State")
+            chosen = [b for b in self.batches.values() if state is None or b.status == state]
+            page = [b.answer()["data"] for b in chosen][: int(query.get("PageSize", 50))]
             return 200, {"summary": {"status": "SUCCESS", "nextPageToken": None}, "data": page}, {}
         if method == "GET" and rest == "/invoices":
             wanted = query.get("uniqueSourceInvoiceId")

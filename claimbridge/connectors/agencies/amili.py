@@ -108,7 +108,11 @@ class AmiliSettings(ConnectorSettings):
         default=None, description="first settlement date to read (default: 90 days back)"
     )
     settlement_fields: SettlementFields = Field(default_factory=SettlementFields)
-    webhook: HmacScheme | None = None
+    webhook: HmacScheme | None = Field(
+        default=None,
+        description="how Amili signs webhooks (needed by `claimbridge webhooks serve`)",
+        examples=[{"secret": "${CLAIMBRIDGE_AMILI_WEBHOOK_SECRET}"}],
+    )
     webhook_idempotency_header: str = "IdempotencyKey"
     http: HttpOptions = Field(default_factory=HttpOptions)
 
