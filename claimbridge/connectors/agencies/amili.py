@@ -94,16 +94,31 @@ class AmiliSettings(ConnectorSettings):
     vat: bool = Field(default=True, description="Amili's 'vat' flag on each invoice")
     fees: bool = Field(default=True, description="Amili's 'fees' flag on each invoice")
     send_national_id: bool = Field(default=True, description="send persons' national id")
-    batch_size: int = Field(default=200, ge=1, le=_MAX_BATCH)
-    poll_interval_s: float = Field(default=2.0, gt=0, le=300)
-    poll_deadline_s: float = Field(default=60.0, ge=0, le=3600)
-    pending_states: tuple[str, ...] = Field(default=("QUEUED",), min_length=1)
+    batch_size: int = Field(default=200, ge=1, le=_MAX_BATCH, description="invoices per batch")
+    poll_interval_s: float = Field(
+        default=2.0, gt=0, le=300, description="seconds between polls of a queued batch"
+    )
+    poll_deadline_s: float = Field(
+        default=60.0, ge=0, le=3600, description="stop polling after this long: the case is SENT"
+    )
+    pending_states: tuple[str, ...] = Field(
+        default=("QUEUED",), min_length=1, description="batch states that mean 'not done yet'"
+    )
     invoice_lookup_param: str = Field(
         default="uniqueSourceInvoiceId", description="query parameter that filters invoices"
     )
-    pause_path: str = "/orgs/{organization_id}/cases/{case_id}/pause"
-    resume_path: str = "/orgs/{organization_id}/cases/{case_id}/resume"
-    withdraw_path: str = "/orgs/{organization_id}/cases/{case_id}/withdraw"
+    pause_path: str = Field(
+        default="/orgs/{organization_id}/cases/{case_id}/pause",
+        description="PauseCase path (not public: confirm with Amili)",
+    )
+    resume_path: str = Field(
+        default="/orgs/{organization_id}/cases/{case_id}/resume",
+        description="ResumeCase path (not public: confirm with Amili)",
+    )
+    withdraw_path: str = Field(
+        default="/orgs/{organization_id}/cases/{case_id}/withdraw",
+        description="WithdrawCase path (not public: confirm with Amili)",
+    )
     settlements_from: date | None = Field(
         default=None, description="first settlement date to read (default: 90 days back)"
     )
@@ -113,7 +128,9 @@ class AmiliSettings(ConnectorSettings):
         description="how Amili signs webhooks (needed by `claimbridge webhooks serve`)",
         examples=[{"secret": "${CLAIMBRIDGE_AMILI_WEBHOOK_SECRET}"}],
     )
-    webhook_idempotency_header: str = "IdempotencyKey"
+    webhook_idempotency_header: str = Field(
+        default="IdempotencyKey", description="header with the event's de-duplication key"
+    )
     http: HttpOptions = Field(default_factory=HttpOptions)
 
     @field_validator("api_url", "token_url")

@@ -102,6 +102,19 @@ class AmiliSwedenAgency(Agency):
 
     settings: AmiliSwedenSettings
 
+    @classmethod
+    def config_example(cls) -> str:
+        """The generated block, with the private key live: the default (JWT) method needs it."""
+        from claimbridge.init_template import settings_block
+
+        lines = settings_block(
+            cls.Settings, env_prefix=(cls.type_name,), table=f"agencies.{cls.type_name}"
+        )
+        live = "# private_key = "
+        return "\n".join(
+            line.removeprefix("# ") if line.startswith(live) else line for line in lines
+        )
+
     def __init__(
         self,
         settings: ConnectorSettings,
