@@ -403,6 +403,17 @@ def test_spooled_webhook_events_come_first_in_arrival_order(rig: Rig) -> None:
     assert later == []  # the spool is read past, the settlement date is past S9
 
 
+def test_a_settlement_event_amili_cannot_show_yet_is_left_to_polling(rig: Rig) -> None:
+    agency = rig.agency()
+    headers, body = rig.fake.webhook("SETTLEMENT_CREATED", {"settlementId": "S-late"}, key="k9")
+    update = agency.parse_webhook(headers, body)[0]
+    spool(spool_dir(rig.root, NAME), update.update_id, body)
+    updates = list(agency.updates(json.dumps({"spool": None, "settled_from": "2026-03-03"})))
+    assert [u.update_id for u in updates] == ["amili:k9"]
+    assert updates[0].cursor is not None
+    assert list(agency.updates(updates[0].cursor)) == []
+
+
 # --- webhook signatures ------------------------------------------------------------------
 
 

@@ -464,7 +464,14 @@ class AmiliAgency(Agency):
         yield from self._settlements_since(cursor)
 
     def _settlement(self, settlement_id: str) -> list[Any]:
-        response = self.client.get(self._org(f"/settlements/{quote(settlement_id, safe='')}"))
+        """The settlement an event announced; none yet if Amili cannot show it (polling, which
+        re-reads from the last settlement date, brings it later under the same id)."""
+        try:
+            response = self.client.get(self._org(f"/settlements/{quote(settlement_id, safe='')}"))
+        except RemoteError as exc:
+            if exc.status == 404:
+                return []
+            raise
         data = json_object(response, "settlement", self.name).get("data")
         records = data if isinstance(data, list) else [data]
         return settlements_from(records, self.settings.settlement_fields, self.name)
