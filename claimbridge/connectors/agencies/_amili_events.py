@@ -13,6 +13,7 @@ so their names are settings (:class:`SettlementFields`) with the defaults below.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -32,7 +33,16 @@ from claimbridge.schemas import (
     SettlementLine,
 )
 
-__all__ = ["SettlementFields", "safe_id", "settlements_from", "updates_from_event"]
+__all__ = [
+    "SettlementFields",
+    "UpdatesCursor",
+    "json_body",
+    "safe_id",
+    "settlement_id_of",
+    "settlements_from",
+    "updates_from_event",
+    "with_cursor",
+]
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 _MAX_ID = 120
@@ -244,3 +254,53 @@ def _text(value: Any) -> str | None:
 def _first(exc: ValidationError) -> str:
     error = exc.errors(include_input=False, include_url=False)[0]
     return f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+
+
+# --- the updates cursor -------------------------------------------------------------------
+
+
+class UpdatesCursor:
+    """``{"spool": last spooled file read, "settled_from": date}`` as compact JSON. Settlements
+    are re-read from the last settlement date seen; their ids make re-reads harmless."""
+
+    def __init__(self, spool: str | None, settled_from: dt.date) -> None:
+        self.spool = spool
+        self.settled_from = settled_from
+
+    @classmethod
+    def parse(cls, text: str | None, default: dt.date) -> UpdatesCursor:
+        if not text:
+            return cls(None, default)
+        try:
+            data = json.loads(text)
+            spool = data.get("spool")
+            settled = dt.date.fromisoformat(str(data.get("settled_from") or default.isoformat()))
+        except (ValueError, AttributeError, TypeError):
+            raise ParseError("the stored Amili cursor is unreadable", field="cursor") from None
+        return cls(spool if isinstance(spool, str) else None, settled)
+
+    def with_spool(self, name: str) -> UpdatesCursor:
+        return UpdatesCursor(name, self.settled_from)
+
+    def with_settled(self, day: dt.date) -> UpdatesCursor:
+        return UpdatesCursor(self.spool, day)
+
+    def text(self) -> str:
+        return json.dumps({"spool": self.spool, "settled_from": self.settled_from.isoformat()})
+
+
+def with_cursor(update: AgencyUpdate, cursor: str) -> AgencyUpdate:
+    return AgencyUpdate(
+        update_id=update.update_id,
+        event=update.event,
+        settlement=update.settlement,
+        receipt=update.receipt,
+        cursor=cursor,
+    )
+
+
+def json_body(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ParseError("Amili's webhook body is not JSON") from None

@@ -15,7 +15,6 @@ See ``docs/connectors/amili.md`` for what is documented and what is configuratio
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
@@ -34,9 +33,12 @@ from claimbridge.connectors.agencies._amili_batches import (
 )
 from claimbridge.connectors.agencies._amili_events import (
     SettlementFields,
+    UpdatesCursor,
+    json_body,
     settlement_id_of,
     settlements_from,
     updates_from_event,
+    with_cursor,
 )
 from claimbridge.connectors.agencies._amili_http import (
     AmiliCheck,
@@ -433,7 +435,7 @@ class AmiliAgency(Agency):
         if scheme is None:
             raise AuthError("no webhook secret is configured for Amili", connector=self.name)
         verify_hmac(scheme, headers, body, connector=self.name)
-        event = _json_body(body)
+        event = json_body(body)
         event_key = header(headers, self.settings.webhook_idempotency_header)
         if not event_key and isinstance(event, dict):
             event_key = str(event.get("id") or "")
@@ -444,13 +446,13 @@ class AmiliAgency(Agency):
     def updates(self, since: str | None) -> Iterator[AgencyUpdate]:
         """Spooled webhook events first (in arrival order), then settlements polled from
         ``since``'s date; each update carries the cursor that is safe to store after it."""
-        cursor = _Cursor.parse(
+        cursor = UpdatesCursor.parse(
             since, self.settings.settlements_from or self.context.today - timedelta(days=90)
         )
         for name, event_key, body in read_spool(
             spool_dir(self.context.workdir, self.name), cursor.spool
         ):
-            event = _json_body(body)
+            event = json_body(body)
             cursor = cursor.with_spool(name)
             found = updates_from_event(event, event_key.removeprefix("amili:"))
             settlement_id = settlement_id_of(event)
@@ -460,7 +462,7 @@ class AmiliAgency(Agency):
                         AgencyUpdate(update_id=settlement.settlement_id, settlement=settlement)
                     )
             for update in found:
-                yield _with_cursor(update, cursor.text())
+                yield with_cursor(update, cursor.text())
         yield from self._settlements_since(cursor)
 
     def _settlement(self, settlement_id: str) -> list[Any]:
@@ -476,7 +478,7 @@ class AmiliAgency(Agency):
         records = data if isinstance(data, list) else [data]
         return settlements_from(records, self.settings.settlement_fields, self.name)
 
-    def _settlements_since(self, cursor: _Cursor) -> Iterator[AgencyUpdate]:
+    def _settlements_since(self, cursor: UpdatesCursor) -> Iterator[AgencyUpdate]:
         token: str | None = None
         latest = cursor.settled_from
         while True:
@@ -510,50 +512,3 @@ class AmiliAgency(Agency):
 
     def check(self) -> CheckResult:
         return AmiliCheck(self).run()
-
-
-class _Cursor:
-    """``{"spool": last spooled file read, "settled_from": date}`` as compact JSON. Settlements
-    are re-read from the last settlement date seen; their ids make re-reads harmless."""
-
-    def __init__(self, spool: str | None, settled_from: date) -> None:
-        self.spool = spool
-        self.settled_from = settled_from
-
-    @classmethod
-    def parse(cls, text: str | None, default: date) -> _Cursor:
-        if not text:
-            return cls(None, default)
-        try:
-            data = json.loads(text)
-            spool = data.get("spool")
-            settled = date.fromisoformat(str(data.get("settled_from") or default.isoformat()))
-        except (ValueError, AttributeError, TypeError):
-            raise ParseError("the stored Amili cursor is unreadable", field="cursor") from None
-        return cls(spool if isinstance(spool, str) else None, settled)
-
-    def with_spool(self, name: str) -> _Cursor:
-        return _Cursor(name, self.settled_from)
-
-    def with_settled(self, day: date) -> _Cursor:
-        return _Cursor(self.spool, day)
-
-    def text(self) -> str:
-        return json.dumps({"spool": self.spool, "settled_from": self.settled_from.isoformat()})
-
-
-def _with_cursor(update: AgencyUpdate, cursor: str) -> AgencyUpdate:
-    return AgencyUpdate(
-        update_id=update.update_id,
-        event=update.event,
-        settlement=update.settlement,
-        receipt=update.receipt,
-        cursor=cursor,
-    )
-
-
-def _json_body(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ParseError("Amili's webhook body is not JSON") from None
