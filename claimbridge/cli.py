@@ -672,6 +672,39 @@ def sandbox(host: str, port: int, db: Path) -> None:
     server.serve_forever()
 
 
+@cli.group()
+def webhooks() -> None:
+    """Receive agencies' pushed events (verified, spooled for the next reconcile)."""
+
+
+@webhooks.command("serve")
+@click.option("--agency", "names", multiple=True, help="Only this agency (repeatable).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8780, show_default=True, type=click.IntRange(0, 65535))
+@pass_ctx
+def webhooks_serve(obj: Ctx, names: tuple[str, ...], host: str, port: int) -> None:
+    """Serve POST /webhooks/<agency> for each configured agency that takes webhooks."""
+    from claimbridge import build
+    from claimbridge.webhooks import WebhookServer
+
+    config = obj.load()
+    unknown = sorted(set(names) - set(config.agencies))
+    if unknown:
+        raise UsageError(f"no agency named {', '.join(unknown)} in the config")
+    chosen = {
+        name: build.agency(config, config.agencies[name], obj.today)
+        for name in sorted(names or config.agencies)
+    }
+    serving = {name: a for name, a in chosen.items() if a.capabilities.webhooks}
+    if not serving:
+        raise UsageError("none of the chosen agencies takes webhooks")
+    server = WebhookServer(serving, config.directory, host=host, port=port)
+    for name in serving:
+        click.echo(f"{server.url}/webhooks/{name}", err=True)
+    click.echo("listening (Ctrl-C to stop)", err=True)
+    server.serve_forever()
+
+
 @cli.command()
 @click.option(
     "--dir",

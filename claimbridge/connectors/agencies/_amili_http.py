@@ -1,0 +1,159 @@
+"""What the Amili connectors share about HTTP: error bodies, JSON answers, send outcomes, check.
+
+Amili's Norwegian API is an ASP.NET service whose error answers are RFC 7807 problem details
+(``title``, ``detail``, ``errors``); its older batch answers list ``errors`` of ``{code,
+message}``. Amili Sweden's API answers ``{"_status": "ERR", "_error": {"code", "message"},
+"_issues": {field: message}}``. :func:`amili_error_info` reads all of them, so a refusal is
+recorded with Amili's own reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from claimbridge.connectors.base import CheckItem, CheckKind, CheckResult, PushOutcome, PushStatus
+from claimbridge.errors import (
+    AuthError,
+    ClaimbridgeError,
+    OutcomeUnknownError,
+    ParseError,
+    RateLimitedError,
+    RemoteError,
+    UnreachableError,
+)
+from claimbridge.transport.http import ErrorInfo, parse_error_body
+
+if TYPE_CHECKING:
+    from claimbridge.connectors.agencies.amili import AmiliAgency
+
+__all__ = ["AmiliCheck", "amili_error_info", "first_line", "json_object", "send_outcome"]
+
+_MAX_TEXT = 300
+_MAX_ISSUES = 5
+
+
+def amili_error_info(response: requests.Response) -> ErrorInfo:
+    try:
+        data = response.json()
+    except ValueError:
+        return ErrorInfo()
+    if not isinstance(data, dict):
+        return ErrorInfo()
+    if isinstance(data.get("_error"), dict) or isinstance(data.get("_issues"), dict):
+        raw_error, raw_issues = data.get("_error"), data.get("_issues")
+        error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
+        issues: dict[str, Any] = raw_issues if isinstance(raw_issues, dict) else {}
+        parts = [_clip(error.get("message"))] + [
+            f"{_clip(k)}: {_clip(v)}" for k, v in list(issues.items())[:_MAX_ISSUES]
+        ]
+        return ErrorInfo(_clip(error.get("code")), _join(parts))
+    title, detail = data.get("title"), data.get("detail")
+    errors = data.get("errors")
+    listed: list[str | None] = []
+    if isinstance(errors, dict):
+        listed = [f"{_clip(k)}: {_clip(_first(v))}" for k, v in list(errors.items())[:_MAX_ISSUES]]
+    elif isinstance(errors, list):
+        for item in errors[:_MAX_ISSUES]:
+            if isinstance(item, dict):
+                listed.append(_join([_clip(item.get("code")), _clip(item.get("message"))], ": "))
+    if isinstance(title, str) or isinstance(detail, str) or listed:
+        message = _join([_clip(title), _clip(detail), *listed])
+        code = data.get("code") if isinstance(data.get("code"), str) else _clip(title)
+        return ErrorInfo(_clip(code), message)
+    return parse_error_body(response)
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and value else value
+
+
+def _clip(value: Any) -> str | None:
+    if isinstance(value, int | str) and not isinstance(value, bool) and str(value).strip():
+        return str(value).strip()[:_MAX_TEXT]
+    return None
+
+
+def _join(parts: Sequence[str | None], sep: str = "; ") -> str | None:
+    text = sep.join(p for p in parts if p)
+    return text[:_MAX_TEXT] if text else None
+
+
+def json_object(response: Any, what: str, connector: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        raise ParseError(f"{connector}: Amili sent a {what} that is not a JSON object")
+    return data
+
+
+def send_outcome(
+    send: Callable[[], requests.Response], keys: Sequence[str]
+) -> requests.Response | list[PushOutcome]:
+    """The response, or the outcome every key gets when the send failed.
+
+    Wrong credentials stop the run (no later attempt does better); an answer lost after sending
+    is ``UNKNOWN``; a refusal is ``REJECTED`` with Amili's reason; the rest is ``RETRYABLE``."""
+    try:
+        return send()
+    except AuthError:
+        raise
+    except OutcomeUnknownError as exc:
+        return _all(keys, PushStatus.UNKNOWN, str(exc))
+    except (RateLimitedError, UnreachableError) as exc:
+        return _all(keys, PushStatus.RETRYABLE, str(exc))
+    except RemoteError as exc:
+        status = PushStatus.RETRYABLE if exc.retryable else PushStatus.REJECTED
+        return _all(keys, status, str(exc))
+
+
+def _all(keys: Sequence[str], status: PushStatus, reason: str) -> list[PushOutcome]:
+    return [PushOutcome(key, status, reason=reason) for key in keys]
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class AmiliCheck:
+    """Config, auth (a token from Identiverse) and reachability/permission of the API."""
+
+    def __init__(self, agency: AmiliAgency) -> None:
+        self.agency = agency
+
+    def run(self) -> CheckResult:
+        agency = self.agency
+        name = agency.name
+        quick = agency.settings.http.model_copy(update={"max_retries": 0})
+        try:
+            client, token_client, tokens = agency._make_clients(quick)
+        except (ValueError, ClaimbridgeError) as exc:
+            return CheckResult(name, (CheckItem(CheckKind.CONFIG, False, first_line(exc)),))
+        items = [
+            CheckItem(CheckKind.CONFIG, True, f"organization {agency.settings.organization_id}")
+        ]
+        with client, token_client:
+            try:
+                tokens.token(renew=True)
+            except AuthError as exc:
+                items.append(CheckItem(CheckKind.AUTH, False, str(exc)))
+                return CheckResult(name, tuple(items))
+            except ClaimbridgeError as exc:
+                items.append(CheckItem(CheckKind.REACHABILITY, False, f"token endpoint: {exc}"))
+                items.append(CheckItem(CheckKind.AUTH, False, "not checked: no token endpoint"))
+                return CheckResult(name, tuple(items))
+            items.append(CheckItem(CheckKind.AUTH, True, "client credentials accepted"))
+            try:
+                client.get(agency._org("/batches"), params={"PageSize": 1})
+            except AuthError as exc:
+                items.append(CheckItem(CheckKind.PERMISSION, False, str(exc)))
+            except ClaimbridgeError as exc:
+                items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+            else:
+                items.append(CheckItem(CheckKind.REACHABILITY, True, "Collection API answered"))
+        return CheckResult(name, tuple(items))
