@@ -99,6 +99,7 @@ class TripletexHarness(SourceHarness):
         if self.ledger is not self._rendered:  # a new ledger: a fresh company
             self._rendered = self.ledger
             self.fake.postings.clear()
+            self.fake.vouchers.clear()
             self.rendered_paid, self.postings_of = {}, {}
         customers: dict[int, dict[str, Any]] = {}
         invoices: dict[int, dict[str, Any]] = {}
@@ -284,6 +285,13 @@ class TripletexHarness(SourceHarness):
 
     def requests_made(self) -> int:
         return len(self.fake.calls)
+
+    def vouchers_booked(self, external_ref: str) -> int:
+        vouchers = self.fake.vouchers.values()
+        return sum(1 for v in vouchers if v["externalVoucherNumber"] == external_ref)
+
+    def lose_next_answer(self) -> None:
+        self.fake.lose_next_answer()
 
 
 class TestTripletexContract(SourceContract):
