@@ -15,6 +15,7 @@ import responses
 from pydantic import SecretStr
 from stdnum import luhn
 
+from claimbridge.connectors.accounting._vouchers import reference_token
 from claimbridge.connectors.accounting.fiken import FikenSettings, FikenSource
 from claimbridge.connectors.base import ConnectorContext, Source
 from claimbridge.credentials import MemoryCredentialStore
@@ -36,6 +37,7 @@ def _kid(number: str) -> str:
 
 
 class FikenHarness(SourceHarness):
+    voucher_accounts: ClassVar[tuple[str, str, str]] = ("1920:10001", "8050", "7770")
     """The ledger as a Fiken company: customer contacts, invoices with their sale (amounts in
     øre), credit notes, and a partial payment posted on the sale, which marks the invoice as
     modified today. Everything else was last modified a month ago, so a read from a cursor
@@ -82,6 +84,7 @@ class FikenHarness(SourceHarness):
             self.fake.contacts.clear()
             self.fake.invoices.clear()
             self.fake.credit_notes.clear()
+            self.fake.journal_entries.clear()
             self.contact_of, self.invoice_of, self.note_of, self.payments_of = {}, {}, {}, {}
         for c in self.ledger.customers:
             if c.number not in self.contact_of:
@@ -241,6 +244,14 @@ class FikenHarness(SourceHarness):
 
     def requests_made(self) -> int:
         return self.fake.api_requests + self.fake.token_requests
+
+    def vouchers_booked(self, external_ref: str) -> int:
+        token = reference_token(external_ref)
+        entries = self.fake.journal_entries.values()
+        return sum(1 for entry in entries if token in entry["description"])
+
+    def lose_next_answer(self) -> None:
+        self.fake.lose_next_answer()
 
 
 class TestFikenContract(SourceContract):
