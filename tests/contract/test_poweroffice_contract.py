@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import responses
 from stdnum import luhn
 
+from claimbridge.connectors.accounting._poweroffice_booking import go_reference
 from claimbridge.connectors.accounting.poweroffice import PowerOfficeSettings, PowerOfficeSource
 from claimbridge.connectors.base import ConnectorContext, Source
 from claimbridge.credentials import MemoryCredentialStore
@@ -77,9 +78,9 @@ class PowerOfficeHarness(SourceHarness):
         (``build``, ``make_empty``) starts a fresh client."""
         if self.ledger is not self._rendered:
             self._rendered = self.ledger
-            for rows in (self.fake.customers, self.fake.invoices):
+            for rows in (self.fake.customers, self.fake.invoices, self.fake.vouchers):
                 rows.clear()
-            for entries in (self.fake.contact_persons, self.fake.entries):
+            for entries in (self.fake.contact_persons, self.fake.entries, self.fake.transactions):
                 entries.clear()
             self.customer_of, self.invoice_of, self.payments_of, self.paid = {}, {}, {}, {}
             self.notes, self.note_ids = set(), set()
@@ -222,6 +223,14 @@ class PowerOfficeHarness(SourceHarness):
 
     def requests_made(self) -> int:
         return self.fake.api_requests + self.fake.token_requests
+
+    def vouchers_booked(self, external_ref: str) -> int:
+        reference = go_reference(external_ref)
+        vouchers = self.fake.vouchers.values()
+        return sum(1 for v in vouchers if v["ExternalImportReference"] == reference)
+
+    def lose_next_answer(self) -> None:
+        self.fake.lose_next_answer()
 
 
 class TestPowerOfficeContract(SourceContract):
