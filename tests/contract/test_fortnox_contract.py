@@ -12,6 +12,7 @@ import pytest
 import responses
 from pydantic import SecretStr
 
+from claimbridge.connectors.accounting._vouchers import reference_token
 from claimbridge.connectors.accounting.fortnox import FortnoxSettings, FortnoxSource
 from claimbridge.connectors.base import ConnectorContext, Source
 from claimbridge.credentials import MemoryCredentialStore
@@ -32,6 +33,7 @@ class FortnoxHarness(SourceHarness):
     )
     malformed_stream: ClassVar[str] = "invoices"
     currency: ClassVar[str] = "SEK"
+    voucher_accounts: ClassVar[tuple[str, str, str]] = ("1930", "8310", "6570")
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
@@ -189,6 +191,13 @@ class FortnoxHarness(SourceHarness):
 
     def requests_made(self) -> int:
         return self.fake.api_requests + self.fake.token_requests
+
+    def vouchers_booked(self, external_ref: str) -> int:
+        token = reference_token(external_ref)
+        return sum(1 for v in self.fake.vouchers.values() if token in v["Description"])
+
+    def lose_next_answer(self) -> None:
+        self.fake.lose_next_answer()
 
 
 class TestFortnoxContract(SourceContract):
