@@ -22,6 +22,7 @@ import pytest
 import responses
 from pydantic import SecretStr
 
+from claimbridge.connectors.accounting._vouchers import reference_token
 from claimbridge.connectors.accounting.visma import VismaSettings, VismaSource
 from claimbridge.connectors.base import ConnectorContext, Source
 from claimbridge.credentials import MemoryCredentialStore
@@ -48,6 +49,7 @@ class VismaHarness(SourceHarness):
     mappings: ClassVar[Sequence[str]] = ("visma_customer", "visma_invoice", "visma_credit_note")
     malformed_stream: ClassVar[str] = "invoices"
     currency: ClassVar[str] = "SEK"
+    voucher_accounts: ClassVar[tuple[str, str, str]] = ("1930", "8310", "6570")
 
     def __init__(self, root: Any) -> None:
         super().__init__(root)
@@ -210,6 +212,13 @@ class VismaHarness(SourceHarness):
 
     def requests_made(self) -> int:
         return self.fake.api_requests + self.fake.token_requests
+
+    def vouchers_booked(self, external_ref: str) -> int:
+        token = reference_token(external_ref)
+        return sum(1 for v in self.fake.vouchers.values() if token in v["VoucherText"])
+
+    def lose_next_answer(self) -> None:
+        self.fake.lose_next_answer()
 
 
 class TestVismaContract(SourceContract):
