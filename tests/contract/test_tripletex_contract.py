@@ -13,6 +13,7 @@ import pytest
 import responses
 from stdnum import luhn
 
+from claimbridge.connectors.accounting._vouchers import compact_reference
 from claimbridge.connectors.accounting.tripletex import TripletexSettings, TripletexSource
 from claimbridge.connectors.base import ConnectorContext, Source
 from claimbridge.credentials import MemoryCredentialStore
@@ -288,7 +289,8 @@ class TripletexHarness(SourceHarness):
 
     def vouchers_booked(self, external_ref: str) -> int:
         vouchers = self.fake.vouchers.values()
-        return sum(1 for v in vouchers if v["externalVoucherNumber"] == external_ref)
+        number = compact_reference(external_ref)
+        return sum(1 for v in vouchers if v["externalVoucherNumber"] == number)
 
     def lose_next_answer(self) -> None:
         self.fake.lose_next_answer()

@@ -45,7 +45,7 @@ def test_a_voucher_is_posted_with_account_ids_rows_and_our_reference(fake: FakeT
     ledger_id = make_source().book_voucher(voucher())
     (post,) = [c for c in fake.calls if c.path == "/ledger/voucher"]
     sent = post.sent
-    assert sent["externalVoucherNumber"] == "settlement-9:line-2"
+    assert sent["externalVoucherNumber"] == "cb:settlement-9:line-2"
     assert sent["date"] == "2026-03-27"
     assert sent["description"] == "Renter og gebyr, oppgjør 9"
     assert [p["row"] for p in sent["postings"]] == [1, 2, 3]
@@ -65,6 +65,16 @@ def test_booking_again_finds_the_voucher_and_posts_nothing(fake: FakeTripletex) 
     assert len(posts(fake)) == 1
     assert make_source().find_booking("settlement-9:line-2") == first
     assert make_source().find_booking("settlement-9:line-") is None
+
+
+def test_a_long_reference_is_kept_short_and_still_found(fake: FakeTripletex) -> None:
+    ref = "agency-settlement/2026-03/7f1c2e0b-9a4d-4c1e-8f55-0e6a2b9d7c31#12"
+    ledger_id = make_source().book_voucher(voucher(ref))
+    number = fake.vouchers[int(ledger_id)]["externalVoucherNumber"]
+    assert number.startswith("cb#")
+    assert len(number) == 27
+    assert make_source().find_booking(ref) == ledger_id
+    assert make_source().book_voucher(voucher(ref)) == ledger_id
 
 
 def test_a_lost_answer_is_resolved_by_the_lookup(fake: FakeTripletex) -> None:

@@ -3,10 +3,11 @@
 ``POST /ledger/voucher`` takes the voucher with its postings. Postings name their account by
 id, so account numbers are resolved first (``GET /ledger/account?number=``); each posting gets
 a row number from 1 (row 0 is Tripletex's own) and only its gross amount, as Tripletex uses
-only the gross amounts. Our reference goes into the voucher's own ``externalVoucherNumber``,
-which ``GET /ledger/voucher/>externalVoucherNumber`` searches, so a voucher is looked up
-before it is posted and an answer lost after posting is resolved by the same lookup, never by
-posting again. The POST itself is never retried by the HTTP client.
+only the gross amounts. Our reference goes into the voucher's own ``externalVoucherNumber``
+(``cb:<ref>``, or ``cb#<hash>`` for a long one: the spec gives the field no length, so it is
+kept short), which ``GET /ledger/voucher/>externalVoucherNumber`` searches, so a voucher is
+looked up before it is posted and an answer lost after posting is resolved by the same lookup,
+never by posting again. The POST itself is never retried by the HTTP client.
 
 Tripletex's ``externalVoucherNumber`` is the only place our reference lives: a payment booked
 with ``PUT /invoice/{id}/:payment`` has none, so :func:`find_voucher` finds vouchers only.
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 
 from claimbridge.connectors.accounting._vouchers import (
     check_voucher,
+    compact_reference,
     json_amount,
     one_line,
     refuse_foreign_currency,
@@ -70,7 +72,7 @@ def book_voucher(call: JsonCaller, voucher: Voucher, ledger_currency: str) -> st
     body = {
         "date": day,
         "description": one_line(voucher.description, _MAX_TEXT),
-        "externalVoucherNumber": voucher.external_ref,
+        "externalVoucherNumber": compact_reference(voucher.external_ref),
         "postings": postings,
     }
     try:
@@ -89,14 +91,15 @@ def book_voucher(call: JsonCaller, voucher: Voucher, ledger_currency: str) -> st
 
 def find_voucher(call: JsonCaller, external_ref: str) -> str | None:
     """The id of the voucher booked under ``external_ref`` (the lowest, should there be more)."""
-    params = {"externalVoucherNumber": external_ref, "fields": "id,externalVoucherNumber"}
+    number = compact_reference(external_ref)
+    params = {"externalVoucherNumber": number, "fields": "id,externalVoucherNumber"}
     values = call("GET", SEARCH, params).get("values")
     items = values if isinstance(values, list) else []
     ids = [
         item["id"]
         for item in items
         if isinstance(item, dict)
-        and item.get("externalVoucherNumber") == external_ref
+        and item.get("externalVoucherNumber") == number
         and isinstance(item.get("id"), int)
     ]
     return str(min(ids)) if ids else None

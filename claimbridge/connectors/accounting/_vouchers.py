@@ -23,6 +23,7 @@ __all__ = [
     "MAX_REFERENCE",
     "Posting",
     "check_voucher",
+    "compact_reference",
     "debit_credit_pairs",
     "json_amount",
     "one_line",
@@ -92,10 +93,16 @@ def refuse_foreign_currency(voucher: Voucher, ledger_currency: str, *, connector
 
 def reference_token(external_ref: str) -> str:
     """The reference as it is written into a voucher's text and searched for again."""
+    return f"[{compact_reference(external_ref)}]"
+
+
+def compact_reference(external_ref: str) -> str:
+    """``cb:<ref>`` for a short plain reference, ``cb#<hash>`` otherwise: at most 43
+    characters of ASCII letters, digits and ``._:/-#``, stable for the same reference."""
     if _PLAIN_REFERENCE.fullmatch(external_ref):
-        return f"[cb:{external_ref}]"
+        return f"cb:{external_ref}"
     digest = hashlib.sha256(external_ref.encode("utf-8")).hexdigest()[:24]
-    return f"[cb#{digest}]"
+    return f"cb#{digest}"
 
 
 def one_line(text: str, limit: int) -> str:
