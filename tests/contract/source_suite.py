@@ -14,6 +14,7 @@ columns or XML elements.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import tomllib
@@ -36,15 +37,17 @@ from claimbridge.connectors.base import (
     RawRecord,
     Source,
     StreamSpec,
+    Voucher,
+    VoucherLine,
 )
-from claimbridge.errors import ClaimbridgeError, RecordError
+from claimbridge.errors import ClaimbridgeError, OutcomeUnknownError, RecordError
 from claimbridge.mappings import load_mapping
 from claimbridge.mappings.engine import parse_path, resolve_packaged
 from claimbridge.pipeline import PipelineSpec, sync
 from claimbridge.policy import PolicySettings
-from claimbridge.schemas import Claim, CreditNote, Party, Payment
+from claimbridge.schemas import Claim, CreditNote, Party, Payment, PaymentKind, SourceRef
 from claimbridge.state import StateStore
-from tests.factories import make_creditor
+from tests.factories import make_claim, make_creditor
 
 __all__ = [
     "TODAY",
@@ -55,22 +58,28 @@ __all__ = [
     "Planted",
     "SourceContract",
     "SourceHarness",
+    "check_booking_survives_a_lost_answer",
     "check_check_semantics",
     "check_claims_reference_debtors",
     "check_cursor_round_trip",
     "check_cursors_are_stable",
+    "check_distinct_payments_are_booked_apart",
     "check_empty_ledger",
     "check_fetch_by_id",
+    "check_find_booking",
     "check_full_read_yields_expected_keys",
     "check_malformed_records_are_record_errors",
     "check_mappings_validate",
     "check_normalize_yields_canonical_models",
     "check_pages_respect_page_size",
+    "check_payment_is_booked_once",
     "check_pipeline_quarantines_and_delivers",
     "check_read_is_lazy",
     "check_record_errors_hide_personal_data",
     "check_record_errors_name_a_location",
+    "check_unbalanced_voucher_is_refused",
     "check_unique_primary_keys",
+    "check_voucher_is_booked_once",
 ]
 
 TODAY = dt.date(2026, 3, 2)
@@ -241,6 +250,29 @@ class SourceHarness(ABC):
         its fake (e.g. a ``responses`` mock) so every read, check and fetch reaches it.
         """
         return contextlib.nullcontext()
+
+    # --- booking back: what a harness of a source that books must add ----------------------
+
+    #: the fake ledger's currency, and accounts a test voucher posts to: (bank, income, expense)
+    currency: ClassVar[str] = "NOK"
+    voucher_accounts: ClassVar[tuple[str, str, str]] = ("1920", "8050", "7770")
+
+    def vouchers_booked(self, external_ref: str) -> int:
+        """How many vouchers the fake ledger holds under ``external_ref``."""
+        raise NotImplementedError(f"{type(self).__name__}: the source books vouchers")
+
+    def payments_booked(self, invoice_number: str) -> int:
+        """How many payments the fake ledger holds on the invoice ``invoice_number``."""
+        raise NotImplementedError(f"{type(self).__name__}: the source books payments")
+
+    def requests_made(self) -> int:
+        """Requests the fake has answered so far, token requests included."""
+        raise NotImplementedError(f"{type(self).__name__}: the source books vouchers")
+
+    def lose_next_answer(self) -> None:
+        """The fake accepts the next write to the ledger, but its answer is lost on the way
+        back (the client sees a read timeout)."""
+        raise NotImplementedError(f"{type(self).__name__}: the source books vouchers")
 
     def planted_key(self, index: int) -> str:
         """The primary key of the ``index``-th planted record, in the connector's key format.
@@ -663,6 +695,182 @@ def check_pipeline_quarantines_and_delivers(harness: SourceHarness, workdir: Pat
         store.close()
 
 
+# --- booking back ----------------------------------------------------------------------------
+
+
+def sample_voucher(harness: SourceHarness, ref: str = "settlement-1:line-1") -> Voucher:
+    """Interest and fees paid out by an agency, less its commission: three lines, both sides."""
+    bank, income, expense = harness.voucher_accounts
+    return Voucher(
+        external_ref=ref,
+        date=harness.today - dt.timedelta(days=1),
+        currency=harness.currency,
+        description="Renter og gebyr fra inkassobyrå, oppgjør 1",
+        lines=(
+            VoucherLine(bank, Decimal("130.50"), "Utbetalt fra byrå"),
+            VoucherLine(income, Decimal("-150.50"), "Renter og gebyr"),
+            VoucherLine(expense, Decimal("20.00"), "Provisjon"),
+        ),
+    )
+
+
+def unbalanced(voucher: Voucher) -> Voucher:
+    """``voucher`` with its first line one cent off, built past ``Voucher``'s own check as a
+    caller with a bug could (``object.__setattr__`` on a frozen dataclass)."""
+    made = object.__new__(Voucher)
+    for item in dataclasses.fields(Voucher):
+        object.__setattr__(made, item.name, getattr(voucher, item.name))
+    first = voucher.lines[0]
+    skewed = VoucherLine(first.account, first.amount + Decimal("0.01"), first.description)
+    object.__setattr__(made, "lines", (skewed, *voucher.lines[1:]))
+    return made
+
+
+def check_voucher_is_booked_once(harness: SourceHarness) -> None:
+    """With ``can_book_vouchers``, booking the same voucher twice (the second time from a new
+    source, as a later run would) books one voucher and answers with its id both times;
+    without it, ``book_voucher`` raises ``NotSupportedError``."""
+    harness.build()
+    voucher = sample_voucher(harness)
+    source = harness.source()
+    if not source.capabilities.can_book_vouchers:
+        with pytest.raises(NotSupportedError):
+            source.book_voucher(voucher)
+        return
+    first = source.book_voucher(voucher)
+    assert isinstance(first, str), f"book_voucher returned {first!r}, not an id"
+    assert first, "book_voucher returned an empty id"
+    again = harness.source().book_voucher(voucher)
+    assert again == first, f"booking again answered {again!r}, the first booking {first!r}"
+    assert harness.vouchers_booked(voucher.external_ref) == 1, "the voucher was booked twice"
+
+
+def check_find_booking(harness: SourceHarness) -> None:
+    """``find_booking`` answers None before the voucher is booked and its id after; a reference
+    never booked (even one the booked reference starts with) is None."""
+    harness.build()
+    voucher = sample_voucher(harness)
+    source = harness.source()
+    if not source.capabilities.can_book_vouchers:
+        with pytest.raises(NotSupportedError):
+            source.find_booking(voucher.external_ref)
+        return
+    assert source.find_booking(voucher.external_ref) is None, "found before it was booked"
+    booked = source.book_voucher(voucher)
+    found = harness.source().find_booking(voucher.external_ref)
+    assert found == booked, f"find_booking answered {found!r} for the voucher booked as {booked!r}"
+    for unknown in ("settlement-0:never-booked", voucher.external_ref[:-1]):
+        got = harness.source().find_booking(unknown)
+        assert got is None, f"find_booking found {got!r} for {unknown!r}, never booked"
+
+
+def check_unbalanced_voucher_is_refused(harness: SourceHarness) -> None:
+    """An unbalanced voucher is refused with a ``ClaimbridgeError`` before any request."""
+    harness.build()
+    bad = unbalanced(sample_voucher(harness))
+    source = harness.source()
+    if not source.capabilities.can_book_vouchers:
+        with pytest.raises(NotSupportedError):
+            source.book_voucher(bad)
+        return
+    before = harness.requests_made()
+    refused = False
+    try:
+        source.book_voucher(bad)
+    except ClaimbridgeError:
+        refused = True
+    assert refused, "an unbalanced voucher was accepted"
+    assert harness.requests_made() == before, "requests were sent for an unbalanced voucher"
+    assert harness.vouchers_booked(bad.external_ref) == 0, "an unbalanced voucher was booked"
+
+
+def check_booking_survives_a_lost_answer(harness: SourceHarness) -> None:
+    """The ledger accepts a voucher but its answer is lost: ``book_voucher`` ends with the
+    voucher's id or ``OutcomeUnknownError``, ``find_booking`` then finds that voucher, and
+    booking again answers with it instead of booking a second one."""
+    harness.build()
+    voucher = sample_voucher(harness, "settlement-2:line-1")
+    source = harness.source()
+    if not source.capabilities.can_book_vouchers:
+        with pytest.raises(NotSupportedError):
+            source.book_voucher(voucher)
+        return
+    harness.lose_next_answer()
+    try:
+        answered: str | None = source.book_voucher(voucher)
+    except OutcomeUnknownError:
+        answered = None
+    found = harness.source().find_booking(voucher.external_ref)
+    assert found is not None, "the voucher the ledger accepted is not found"
+    assert answered in (None, found), f"answered {answered!r}, but {found!r} is what was booked"
+    again = harness.source().book_voucher(voucher)
+    assert again == found, f"booking again answered {again!r}, not the booked {found!r}"
+    assert harness.vouchers_booked(voucher.external_ref) == 1, "the voucher was booked twice"
+
+
+def _claim_to_pay(source: Source) -> Claim:
+    stream = next(s for s in source.streams() if s.name == "invoices")
+    for record in read_all(source, stream):
+        try:
+            models = source.normalize(stream, record)
+        except RecordError:
+            continue
+        for model in models:
+            if isinstance(model, Claim) and model.remaining_principal >= Decimal(100):
+                return model
+    raise AssertionError("the ledger has no open invoice to pay")
+
+
+def _settlement_payment(harness: SourceHarness, claim: Claim, payment_id: str) -> Payment:
+    return Payment(
+        payment_id=payment_id,
+        source=SourceRef(system="agency", record_id=payment_id, record_type="settlement"),
+        kind=PaymentKind.SETTLEMENT,
+        amount=Decimal("25.00"),
+        currency=claim.currency,
+        booking_date=harness.today - dt.timedelta(days=1),
+    )
+
+
+def check_payment_is_booked_once(harness: SourceHarness) -> None:
+    """With ``can_book_payments``, registering the same payment twice (the second time from a
+    new source) books one payment and answers with its id both times; without it,
+    ``register_payment`` raises ``NotSupportedError``."""
+    harness.build()
+    source = harness.source()
+    if not source.capabilities.can_book_payments:
+        claim = make_claim()
+        with pytest.raises(NotSupportedError):
+            source.register_payment(_settlement_payment(harness, claim, "p-1"), claim)
+        return
+    claim = _claim_to_pay(source)
+    before = harness.payments_booked(claim.invoice_number)
+    payment = _settlement_payment(harness, claim, "settlement-3:line-1")
+    first = source.register_payment(payment, claim)
+    again = harness.source().register_payment(payment, claim)
+    assert again == first, f"registering again answered {again!r}, the first time {first!r}"
+    booked = harness.payments_booked(claim.invoice_number) - before
+    assert booked == 1, f"one payment registered twice was booked {booked} times"
+
+
+def check_distinct_payments_are_booked_apart(harness: SourceHarness) -> None:
+    """Two payments with different ids are two payments, even with the same amount and date on
+    the same invoice (two instalments paid out in one settlement)."""
+    harness.build()
+    source = harness.source()
+    if not source.capabilities.can_book_payments:
+        return  # check_payment_is_booked_once covers the refusal
+    claim = _claim_to_pay(source)
+    before = harness.payments_booked(claim.invoice_number)
+    first = source.register_payment(_settlement_payment(harness, claim, "settlement-4:a"), claim)
+    second = harness.source().register_payment(
+        _settlement_payment(harness, claim, "settlement-4:b"), claim
+    )
+    booked = harness.payments_booked(claim.invoice_number) - before
+    assert booked == 2, f"two payments with equal amount and date were booked as {booked}"
+    assert first != second, "two payments answered with the same ledger id"
+
+
 # --- the generated pytest class ------------------------------------------------------------
 
 
@@ -732,3 +940,21 @@ class SourceContract:
         self, harness: SourceHarness, tmp_path: Path
     ) -> None:
         check_pipeline_quarantines_and_delivers(harness, tmp_path)
+
+    def test_voucher_is_booked_once(self, harness: SourceHarness) -> None:
+        check_voucher_is_booked_once(harness)
+
+    def test_find_booking(self, harness: SourceHarness) -> None:
+        check_find_booking(harness)
+
+    def test_unbalanced_voucher_is_refused(self, harness: SourceHarness) -> None:
+        check_unbalanced_voucher_is_refused(harness)
+
+    def test_booking_survives_a_lost_answer(self, harness: SourceHarness) -> None:
+        check_booking_survives_a_lost_answer(harness)
+
+    def test_payment_is_booked_once(self, harness: SourceHarness) -> None:
+        check_payment_is_booked_once(harness)
+
+    def test_distinct_payments_are_booked_apart(self, harness: SourceHarness) -> None:
+        check_distinct_payments_are_booked_apart(harness)

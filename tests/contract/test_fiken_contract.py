@@ -10,10 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
 import responses
 from pydantic import SecretStr
 from stdnum import luhn
 
+from claimbridge.connectors.accounting._vouchers import reference_token
 from claimbridge.connectors.accounting.fiken import FikenSettings, FikenSource
 from claimbridge.connectors.base import ConnectorContext, Source
 from claimbridge.credentials import MemoryCredentialStore
@@ -35,6 +37,7 @@ def _kid(number: str) -> str:
 
 
 class FikenHarness(SourceHarness):
+    voucher_accounts: ClassVar[tuple[str, str, str]] = ("1920:10001", "8050", "7770")
     """The ledger as a Fiken company: customer contacts, invoices with their sale (amounts in
     øre), credit notes, and a partial payment posted on the sale, which marks the invoice as
     modified today. Everything else was last modified a month ago, so a read from a cursor
@@ -81,6 +84,7 @@ class FikenHarness(SourceHarness):
             self.fake.contacts.clear()
             self.fake.invoices.clear()
             self.fake.credit_notes.clear()
+            self.fake.journal_entries.clear()
             self.contact_of, self.invoice_of, self.note_of, self.payments_of = {}, {}, {}, {}
         for c in self.ledger.customers:
             if c.number not in self.contact_of:
@@ -180,6 +184,7 @@ class FikenHarness(SourceHarness):
             "client_secret": SecretStr(self.fake.client_secret),
             "refresh_token": SecretStr("rt-0"),
             "page_size": self.page_size,
+            "payment_account": "1920:10001",
             "http": HttpOptions(rate_limit_per_s=None, backoff_initial=0),
             **overrides,
         }
@@ -228,6 +233,35 @@ class FikenHarness(SourceHarness):
                 if owner not in keep:
                     del store[key]
 
+    # --- booking back ---------------------------------------------------------------------
+
+    def payments_booked(self, invoice_number: str) -> int:
+        return sum(
+            len(i["sale"]["salePayments"])
+            for i in self.fake.invoices.values()
+            if str(i["invoiceNumber"]) == invoice_number
+        )
+
+    def requests_made(self) -> int:
+        return self.fake.api_requests + self.fake.token_requests
+
+    def vouchers_booked(self, external_ref: str) -> int:
+        token = reference_token(external_ref)
+        entries = self.fake.journal_entries.values()
+        return sum(1 for entry in entries if token in entry["description"])
+
+    def lose_next_answer(self) -> None:
+        self.fake.lose_next_answer()
+
 
 class TestFikenContract(SourceContract):
     harness_class = FikenHarness
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="Fiken's sale payments carry no reference of ours: a payment is recognized by sale, "
+        "date, amount and account, so a second payment of the same amount on the same day is "
+        "taken for the first",
+    )
+    def test_distinct_payments_are_booked_apart(self, harness: SourceHarness) -> None:
+        super().test_distinct_payments_are_booked_apart(harness)

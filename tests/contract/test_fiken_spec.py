@@ -1,8 +1,9 @@
 """The Fiken source and the Fiken fake, checked against Fiken's own OpenAPI document.
 
 Every API request the connector sends in a full scenario (full and incremental sync of every
-stream, fetch by id, booking a payment, check, token refresh after a 401) and every answer
-the fake gives are validated with openapi-core against ``vendor-specs/fiken-openapi.yaml``,
+stream, fetch by id, booking a payment, booking a journal entry twice and once with its answer
+lost, finding it, check, token refresh after a 401) and every answer the fake gives (but the
+one lost on purpose) are validated with openapi-core against ``vendor-specs/fiken-openapi.yaml``,
 read in place: path, method, query parameters, request body, status, headers and body.
 The spec documents no error bodies for the API; the fake's errors follow the only shape it
 does document (OAuth's ``error``/``error_description``), which is checked instead.
@@ -18,14 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import responses
 import yaml
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+from openapi_core.exceptions import OpenAPIError
 
 from claimbridge.schemas import Payment, SourceRef
 from tests.fakes.fiken import BASE_URL, TOKEN_URL, FikenFake
 from tests.unit.test_fiken import TODAY, _claim_for, make_source, read_all, stream
+from tests.unit.test_fiken_booking import voucher
 
 pytestmark = pytest.mark.external
 
@@ -78,6 +82,11 @@ def calls(openapi: OpenAPI) -> list[Any]:
         claim = _claim_for(invoices[2], source)
         source.register_payment(payment, claim)
         source.register_payment(payment, claim)
+        source.book_voucher(voucher())
+        source.book_voucher(voucher())
+        fake.lose_next_answer()
+        source.book_voucher(voucher("settlement-9:line-3"))
+        assert source.find_booking("settlement-9:line-3") is not None
         assert source.check().ok
         return list(mock.calls)
 
@@ -94,6 +103,8 @@ def test_the_scenario_covers_every_operation(calls: list[Any]) -> None:
     paths = {p for _, p in seen}
     assert {"/contacts", "/invoices", "/creditNotes", ""} <= paths
     assert any(m == "POST" and p.endswith("/payments") for m, p in seen)
+    assert {("POST", "/generalJournalEntries"), ("GET", "/journalEntries")} <= seen
+    assert any(isinstance(c.response, Exception) for c in api_calls(calls))
     assert any(c.response.status_code == 401 for c in api_calls(calls))
     assert any(c.request.url == TOKEN_URL for c in calls)
 
@@ -108,6 +119,8 @@ def test_every_request_conforms(openapi: OpenAPI, calls: list[Any]) -> None:
 
 def test_every_answer_conforms(openapi: OpenAPI, calls: list[Any]) -> None:
     for call in api_calls(calls):
+        if isinstance(call.response, Exception):
+            continue  # the answer lost on purpose
         if call.response.status_code >= 400:
             body = json.loads(call.response.content)
             assert set(body) == {"error", "error_description"}
@@ -119,7 +132,9 @@ def test_every_answer_conforms(openapi: OpenAPI, calls: list[Any]) -> None:
 
 def test_list_answers_carry_the_paging_headers(calls: list[Any]) -> None:
     lists = [
-        c for c in api_calls(calls) if "page=" in c.request.url and c.response.status_code == 200
+        c
+        for c in api_calls(calls)
+        if "page=" in c.request.url and getattr(c.response, "status_code", 0) == 200
     ]
     assert lists
     for call in lists:
@@ -130,3 +145,15 @@ def test_list_answers_carry_the_paging_headers(calls: list[Any]) -> None:
             "Fiken-Api-Result-Count",
         ):
             assert call.response.headers[header].isdigit()
+
+
+def test_the_request_check_can_fail(openapi: OpenAPI) -> None:
+    url = f"{BASE_URL}/companies/acme-as/generalJournalEntries"
+    lines = [{"amount": "110.00", "debitAccount": "1920:10001", "creditAccount": "8050"}]
+    entry = {"description": "x", "date": "2026-03-27", "lines": lines}
+    bad = requests.Request("POST", url, json={"journalEntries": [entry]}).prepare()
+    with pytest.raises(OpenAPIError):
+        openapi.validate_request(RequestsOpenAPIRequest(bad))
+    entry["lines"] = [{**lines[0], "amount": 11000}]
+    good = requests.Request("POST", url, json={"journalEntries": [entry]}).prepare()
+    openapi.validate_request(RequestsOpenAPIRequest(good))

@@ -12,6 +12,7 @@ import pytest
 import responses
 from pydantic import SecretStr
 
+from claimbridge.connectors.accounting._vouchers import reference_token
 from claimbridge.connectors.accounting.fortnox import FortnoxSettings, FortnoxSource
 from claimbridge.connectors.base import ConnectorContext, Source
 from claimbridge.credentials import MemoryCredentialStore
@@ -31,6 +32,8 @@ class FortnoxHarness(SourceHarness):
         "fortnox_credit_note",
     )
     malformed_stream: ClassVar[str] = "invoices"
+    currency: ClassVar[str] = "SEK"
+    voucher_accounts: ClassVar[tuple[str, str, str]] = ("1930", "8310", "6570")
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
@@ -180,9 +183,34 @@ class FortnoxHarness(SourceHarness):
             for key in list(store)[3:]:
                 del store[key]
 
+    # --- booking back ---------------------------------------------------------------------
+
+    def payments_booked(self, invoice_number: str) -> int:
+        payments = self.fake.payments.values()
+        return sum(1 for p in payments if str(p["InvoiceNumber"]) == invoice_number)
+
+    def requests_made(self) -> int:
+        return self.fake.api_requests + self.fake.token_requests
+
+    def vouchers_booked(self, external_ref: str) -> int:
+        token = reference_token(external_ref)
+        return sum(1 for v in self.fake.vouchers.values() if token in v["Description"])
+
+    def lose_next_answer(self) -> None:
+        self.fake.lose_next_answer()
+
 
 class TestFortnoxContract(SourceContract):
     harness_class = FortnoxHarness
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="Fortnox's invoice payments carry no reference of ours: a payment is recognized by "
+        "invoice, date and amount, so a second payment of the same amount on the same day is "
+        "taken for the first",
+    )
+    def test_distinct_payments_are_booked_apart(self, harness: SourceHarness) -> None:
+        super().test_distinct_payments_are_booked_apart(harness)
 
     @pytest.fixture
     def harness(self, tmp_path: Path) -> Iterator[SourceHarness]:

@@ -34,6 +34,7 @@ from claimbridge.errors import RemoteError
 from claimbridge.schemas import Claim, Payment, SourceRef
 from claimbridge.transport.http import HttpOptions
 from tests.fakes.fortnox import BASE_URL, FortnoxFake
+from tests.unit.test_fortnox_booking import voucher
 
 SPEC_URI = "urn:fortnox-openapi"
 PAGING = {"page", "limit"}
@@ -46,9 +47,10 @@ class Spec:
     def __init__(self, document: dict[str, Any]) -> None:
         self.document = document
         self.registry: Registry[Any] = Registry().with_resource(SPEC_URI, Resource.opaque(document))
+        # literal segments first: /3/vouchers/sublist/A is not /3/vouchers/{series}/{number}
         self.routes = [
             (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path)
-            for path in document["paths"]
+            for path in sorted(document["paths"], key=lambda p: p.count("{"))
         ]
 
     def operation(self, method: str, path: str) -> dict[str, Any]:
@@ -143,7 +145,7 @@ def _source(fake: FortnoxFake) -> FortnoxSource:
         mode_of_payment="BG",
         http=HttpOptions(rate_limit_per_s=None, backoff_initial=0),
     )
-    context = ConnectorContext(name="ledger", credentials=MemoryCredentialStore())
+    context = ConnectorContext(name="ledger", today=NOW.date(), credentials=MemoryCredentialStore())
     return FortnoxSource(settings, context, sleep=lambda _: None, now=lambda: NOW)
 
 
@@ -175,6 +177,11 @@ def test_everything_sent_and_answered_conforms(spec: Spec) -> None:
         )
         source.register_payment(payment, claims[2])
         source.register_payment(payment, claims[2])
+        source.book_voucher(voucher())
+        source.book_voucher(voucher())
+        fake.lose_next_answer()
+        source.book_voucher(voucher("settlement-9:line-3"))
+        assert source.find_booking("settlement-9:line-3") is not None
         fake.fail_next(429, 2000000, "Too many requests", {"Retry-After": "0"})
         source.register_payment(payment, claims[3])
         with pytest.raises(RemoteError):
@@ -182,11 +189,13 @@ def test_everything_sent_and_answered_conforms(spec: Spec) -> None:
     seen: set[str] = set()
     for request, status, text in exchanges(fake):
         operation = check_request(spec, request)
-        check_response(spec, operation, status, text)
+        if status != 0:  # 0: the answer was lost on purpose
+            check_response(spec, operation, status, text)
         seen.add(str(operation["operationId"]))
     # list and get of customers, invoices and payments; create and bookkeep a payment
     assert {"list_15", "get_19", "list_20", "get_27", "list_19", "get_26", "create_22"} <= seen
     assert "bookkeep" in seen
+    assert {"create_47", "listSeries", "getByDate"} <= seen  # vouchers and financial years
 
 
 @pytest.mark.parametrize(
@@ -224,6 +233,13 @@ def test_the_checks_can_fail(spec: Spec) -> None:
     unknown = requests.Request("GET", BASE_URL + "/3/invoices?settled=false").prepare()
     with pytest.raises(AssertionError, match="undeclared"):
         check_request(spec, unknown)
+    rows = [{"Account": 19300, "Debit": 5}, {"Account": 8310, "Credit": 5}]
+    entry = {"Description": "x", "TransactionDate": "2026-03-27", "VoucherSeries": "A", "Year": 2}
+    post = requests.Request(
+        "POST", BASE_URL + "/3/vouchers", json={"Voucher": {**entry, "VoucherRows": rows}}
+    ).prepare()
+    with pytest.raises(jsonschema.ValidationError, match="19300"):
+        check_request(spec, post)
     body = {"InvoicePayment": {"Amount": 5}}  # InvoiceNumber is required
     post = requests.Request("POST", BASE_URL + "/3/invoicepayments", json=body).prepare()
     with pytest.raises(jsonschema.ValidationError):

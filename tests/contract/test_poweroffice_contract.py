@@ -11,12 +11,14 @@ from typing import Any, ClassVar
 import responses
 from stdnum import luhn
 
+from claimbridge.connectors.accounting._poweroffice_booking import go_reference
 from claimbridge.connectors.accounting.poweroffice import PowerOfficeSettings, PowerOfficeSource
 from claimbridge.connectors.base import ConnectorContext, Source
 from claimbridge.credentials import MemoryCredentialStore
 from tests.contract.source_suite import FakeInvoice, Planted, SourceContract, SourceHarness
 from tests.fakes.poweroffice import (
     APP_KEY,
+    BANK_ACCOUNT_ID,
     BASE,
     CLIENT_KEY,
     ORPHAN_CLIENT_KEY,
@@ -76,9 +78,9 @@ class PowerOfficeHarness(SourceHarness):
         (``build``, ``make_empty``) starts a fresh client."""
         if self.ledger is not self._rendered:
             self._rendered = self.ledger
-            for rows in (self.fake.customers, self.fake.invoices):
+            for rows in (self.fake.customers, self.fake.invoices, self.fake.vouchers):
                 rows.clear()
-            for entries in (self.fake.contact_persons, self.fake.entries):
+            for entries in (self.fake.contact_persons, self.fake.entries, self.fake.transactions):
                 entries.clear()
             self.customer_of, self.invoice_of, self.payments_of, self.paid = {}, {}, {}, {}
             self.notes, self.note_ids = set(), set()
@@ -166,6 +168,7 @@ class PowerOfficeHarness(SourceHarness):
             "token_url": TOKEN_URL,
             "page_size": self.page_size,
             "lookback_s": 0,
+            "bank_account_id": BANK_ACCOUNT_ID,
             "http": {"rate_limit_per_s": None, "backoff_initial": 0},
             **overrides,
         }
@@ -208,6 +211,26 @@ class PowerOfficeHarness(SourceHarness):
         for invoice_id in sorted(self.fake.invoices)[8:]:
             del self.fake.invoices[invoice_id]
         del self.fake.entries[8:]
+
+    # --- booking back ---------------------------------------------------------------------
+
+    def payments_booked(self, invoice_number: str) -> int:
+        return sum(
+            1
+            for voucher in self.fake.vouchers.values()
+            if any(str(line.get("InvoiceNo")) == invoice_number for line in voucher["VoucherLines"])
+        )
+
+    def requests_made(self) -> int:
+        return self.fake.api_requests + self.fake.token_requests
+
+    def vouchers_booked(self, external_ref: str) -> int:
+        reference = go_reference(external_ref)
+        vouchers = self.fake.vouchers.values()
+        return sum(1 for v in vouchers if v["ExternalImportReference"] == reference)
+
+    def lose_next_answer(self) -> None:
+        self.fake.lose_next_answer()
 
 
 class TestPowerOfficeContract(SourceContract):

@@ -1,20 +1,24 @@
 """The contract suite tested on itself: a sound toy source passes every check, and toy sources
 with one planted flaw each are caught by the check meant for that flaw.
 
-The toy is incremental and fetches by id, so the branches of the checks that the file sources
-never reach (cursor round trip of an incremental source, fetch by id) are proven here too.
+The toy is incremental, fetches by id and books vouchers and payments, so the branches of the
+checks that the file sources never reach (cursor round trip of an incremental source, fetch by
+id, booking back) are proven here too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
+from claimbridge.connectors.accounting._vouchers import check_voucher
 from claimbridge.connectors.base import (
     Canonical,
     CheckItem,
@@ -27,14 +31,25 @@ from claimbridge.connectors.base import (
     Source,
     SourceCapabilities,
     StreamSpec,
+    Voucher,
 )
-from claimbridge.errors import ParseError, RecordError
-from claimbridge.schemas import Claim, Party, PartyKind, QualityReport, SourceRef
+from claimbridge.errors import OutcomeUnknownError, ParseError, RecordError
+from claimbridge.schemas import Claim, Party, PartyKind, Payment, QualityReport, SourceRef
 from tests.contract import source_suite as suite
 from tests.contract.source_suite import SourceHarness
 
 CUSTOMERS = StreamSpec("customers", "id", cursor_field="seq")
 INVOICES = StreamSpec("invoices", "number", cursor_field="seq")
+
+
+@dataclass
+class ToyBookings:
+    """What the toy's ledger booked: vouchers by reference, payments by ledger id."""
+
+    vouchers: dict[str, list[str]] = field(default_factory=dict)
+    payments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: int = 0
+    lose_next: bool = False
 
 
 class ToyStore:
@@ -43,6 +58,7 @@ class ToyStore:
     def __init__(self) -> None:
         self.records: dict[str, list[dict[str, Any]]] = {"customers": [], "invoices": []}
         self.seq = 0
+        self.booked = ToyBookings()
 
     def replace(self, stream: str, rows: list[dict[str, Any]], key: str) -> None:
         old = {r[key]: r for r in self.records[stream]}
@@ -67,7 +83,7 @@ class ToySource(Source):
     type_name: ClassVar[str] = "toy"
     Settings: ClassVar[type[ConnectorSettings]] = ToySettings
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        incremental=True, fetch_by_id=True
+        incremental=True, fetch_by_id=True, can_book_payments=True, can_book_vouchers=True
     )
 
     reads: ClassVar[int] = 0  # for the 'unstable_cursor' flaw: the cursor counts reads
@@ -153,6 +169,61 @@ class ToySource(Source):
             ),
         )
 
+    # --- booking back ---------------------------------------------------------------------
+
+    def _booked(self) -> ToyBookings:
+        if self.store is None:
+            raise ParseError("no ledger is configured", field="store")
+        self.store.booked.requests += 1
+        return self.store.booked
+
+    def book_voucher(self, voucher: Voucher) -> str:
+        if "unchecked_vouchers" not in self.flaws:
+            check_voucher(voucher, connector="toy", account=re.compile(r"\d{4}"))
+        if "double_books" not in self.flaws:
+            found = self.find_booking(voucher.external_ref)
+            if found is not None:
+                return found
+        try:
+            return self._post_voucher(voucher)
+        except OutcomeUnknownError:
+            if "blind_retry" in self.flaws:
+                return self._post_voucher(voucher)
+            raise
+
+    def _post_voucher(self, voucher: Voucher) -> str:
+        booked = self._booked()
+        ledger_id = f"V{sum(map(len, booked.vouchers.values())) + 1}"
+        booked.vouchers.setdefault(voucher.external_ref, []).append(ledger_id)
+        if booked.lose_next:
+            booked.lose_next = False
+            raise OutcomeUnknownError("no answer after the voucher was sent", connector="toy")
+        return ledger_id
+
+    def find_booking(self, external_ref: str) -> str | None:
+        booked = self._booked()
+        if "finds_nothing" in self.flaws:
+            return None
+        for ref, ids in booked.vouchers.items():
+            if ref == external_ref or (
+                "prefix_match" in self.flaws and ref.startswith(external_ref)
+            ):
+                return ids[0]
+        return None
+
+    def register_payment(self, payment: Payment, claim: Claim) -> str:
+        booked = self._booked()
+        key: tuple[object, ...] = (payment.payment_id,)
+        if "payments_by_amount" in self.flaws:
+            key = (claim.invoice_number, payment.booking_date, payment.amount)
+        if "payment_double_books" not in self.flaws:
+            for ledger_id, entry in booked.payments.items():
+                if entry["key"] == key:
+                    return ledger_id
+        ledger_id = f"P{len(booked.payments) + 1}"
+        booked.payments[ledger_id] = {"key": key, "invoice": claim.invoice_number}
+        return ledger_id
+
     def check(self) -> CheckResult:
         if self.store is None:
             if "check_raises" in self.flaws:
@@ -213,6 +284,44 @@ class ToyHarness(SourceHarness):
         for rows in self.store.records.values():
             del rows[2:]
 
+    def vouchers_booked(self, external_ref: str) -> int:
+        return len(self.store.booked.vouchers.get(external_ref, []))
+
+    def payments_booked(self, invoice_number: str) -> int:
+        payments = self.store.booked.payments.values()
+        return sum(1 for entry in payments if entry["invoice"] == invoice_number)
+
+    def requests_made(self) -> int:
+        return self.store.booked.requests
+
+    def lose_next_answer(self) -> None:
+        self.store.booked.lose_next = True
+
+
+class NonBookingToy(ToySource):
+    """The toy without the booking capabilities (and, with the flaw 'books_anyway', booking
+    nonetheless instead of saying it does not)."""
+
+    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
+        incremental=True, fetch_by_id=True
+    )
+
+    def book_voucher(self, voucher: Voucher) -> str:
+        if "books_anyway" in self.flaws:
+            return self._post_voucher(voucher)
+        return Source.book_voucher(self, voucher)
+
+    def find_booking(self, external_ref: str) -> str | None:
+        return Source.find_booking(self, external_ref)
+
+    def register_payment(self, payment: Payment, claim: Claim) -> str:
+        return Source.register_payment(self, payment, claim)
+
+
+class NonBookingHarness(ToyHarness):
+    def source(self) -> Source:
+        return NonBookingToy(self.store, self.page_size, self.flaws)
+
 
 Check = Callable[[SourceHarness], None]
 
@@ -231,7 +340,14 @@ CHECKS: list[Check] = [
     suite.check_record_errors_hide_personal_data,
     suite.check_check_semantics,
     suite.check_fetch_by_id,
+    suite.check_voucher_is_booked_once,
+    suite.check_find_booking,
+    suite.check_unbalanced_voucher_is_refused,
+    suite.check_booking_survives_a_lost_answer,
+    suite.check_payment_is_booked_once,
+    suite.check_distinct_payments_are_booked_apart,
 ]
+BOOKING_CHECKS = CHECKS[-6:]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
@@ -257,6 +373,13 @@ FLAWED: list[tuple[str, Check, str]] = [
     ("leaky_reasons", suite.check_record_errors_hide_personal_data, "repeats personal data"),
     ("check_raises", suite.check_check_semantics, "raised ParseError"),
     ("fetch_mismatch", suite.check_fetch_by_id, "differs"),
+    ("double_books", suite.check_voucher_is_booked_once, "booking again answered"),
+    ("finds_nothing", suite.check_find_booking, "find_booking answered None"),
+    ("prefix_match", suite.check_find_booking, "never booked"),
+    ("unchecked_vouchers", suite.check_unbalanced_voucher_is_refused, "was accepted"),
+    ("blind_retry", suite.check_booking_survives_a_lost_answer, "is what was booked"),
+    ("payment_double_books", suite.check_payment_is_booked_once, "registering again"),
+    ("payments_by_amount", suite.check_distinct_payments_are_booked_apart, "booked as 1"),
 ]
 
 
@@ -266,6 +389,17 @@ FLAWED: list[tuple[str, Check, str]] = [
 def test_a_flawed_source_is_caught(flaw: str, check: Check, message: str, tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match=message):
         check(ToyHarness(tmp_path, frozenset({flaw})))
+
+
+@pytest.mark.parametrize("check", BOOKING_CHECKS, ids=lambda c: c.__name__)
+def test_a_source_that_does_not_book_passes_by_saying_so(check: Check, tmp_path: Path) -> None:
+    check(NonBookingHarness(tmp_path))
+
+
+def test_a_source_that_books_without_declaring_it_is_caught(tmp_path: Path) -> None:
+    harness = NonBookingHarness(tmp_path, frozenset({"books_anyway"}))
+    with pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"):
+        suite.check_voucher_is_booked_once(harness)
 
 
 def test_a_leaky_source_is_caught_in_the_quarantine(tmp_path: Path) -> None:

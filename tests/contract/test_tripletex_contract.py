@@ -9,9 +9,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
 import responses
 from stdnum import luhn
 
+from claimbridge.connectors.accounting._vouchers import compact_reference
 from claimbridge.connectors.accounting.tripletex import TripletexSettings, TripletexSource
 from claimbridge.connectors.base import ConnectorContext, Source
 from claimbridge.credentials import MemoryCredentialStore
@@ -98,6 +100,7 @@ class TripletexHarness(SourceHarness):
         if self.ledger is not self._rendered:  # a new ledger: a fresh company
             self._rendered = self.ledger
             self.fake.postings.clear()
+            self.fake.vouchers.clear()
             self.rendered_paid, self.postings_of = {}, {}
         customers: dict[int, dict[str, Any]] = {}
         invoices: dict[int, dict[str, Any]] = {}
@@ -222,6 +225,7 @@ class TripletexHarness(SourceHarness):
             "base_url": BASE_URL,
             "page_size": self.page_size,
             "requests_per_second": 1000,
+            "payment_type_id": 7,
             **overrides,
         }
         context = ConnectorContext(
@@ -273,6 +277,33 @@ class TripletexHarness(SourceHarness):
             for key in sorted(records)[8:]:
                 del records[key]
 
+    # --- booking back ---------------------------------------------------------------------
+
+    def payments_booked(self, invoice_number: str) -> int:
+        invoices = self.fake.invoices.items()
+        invoice_ids = {iid for iid, i in invoices if str(i["invoiceNumber"]) == invoice_number}
+        return sum(1 for p in self.fake.postings.values() if p["_invoice"] in invoice_ids)
+
+    def requests_made(self) -> int:
+        return len(self.fake.calls)
+
+    def vouchers_booked(self, external_ref: str) -> int:
+        vouchers = self.fake.vouchers.values()
+        number = compact_reference(external_ref)
+        return sum(1 for v in vouchers if v["externalVoucherNumber"] == number)
+
+    def lose_next_answer(self) -> None:
+        self.fake.lose_next_answer()
+
 
 class TestTripletexContract(SourceContract):
     harness_class = TripletexHarness
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="Tripletex's PUT /invoice/{id}/:payment takes no reference of ours: a payment is "
+        "recognized by invoice, date and amount, so a second payment of the same amount on "
+        "the same day is taken for the first",
+    )
+    def test_distinct_payments_are_booked_apart(self, harness: SourceHarness) -> None:
+        super().test_distinct_payments_are_booked_apart(harness)

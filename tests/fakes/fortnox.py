@@ -6,7 +6,11 @@ lists and full records behind ``/3/<resource>/<id>`` wrapped in their singular n
 ``filter`` and global ``lastmodified`` searches, ``null`` for unset fields, amounts as decimal
 numbers, OAuth2 refresh with a refresh token that rotates on every use, the bare
 ``{"message": "unauthorized"}`` for a refused token and lower-case ``ErrorInformation`` bodies
-for the rest. Tests can expire tokens, move the clock and queue failures such as 429.
+for the rest; financial years (``GET /3/financialyears?Date=``), a chart of accounts, and
+vouchers (``POST /3/vouchers``, numbered per series and financial year, refused unless their
+rows balance on accounts of the chart within the year) listed per series
+(``GET /3/vouchers/sublist/{series}``). Tests can expire tokens, move the clock, queue failures
+such as 429, and lose the answer to the next write (it happens; the client sees a timeout).
 """
 
 from __future__ import annotations
@@ -97,6 +101,14 @@ _FILTERS = {
 }
 
 
+CHART = {1510, 1930, 3590, 3990, 6570, 8310, 8313}
+SERIES = {"A": "Redovisning", "K": "Inkasso"}
+YEARS = [
+    {"Id": 1, "FromDate": "2025-01-01", "ToDate": "2025-12-31", "AccountingMethod": "ACCRUAL"},
+    {"Id": 2, "FromDate": "2026-01-01", "ToDate": "2026-12-31", "AccountingMethod": "ACCRUAL"},
+]
+
+
 def error_body(code: int, message: str) -> str:
     """Fortnox's error body as the live API writes it (lower-case keys)."""
     return json.dumps({"ErrorInformation": {"error": 1, "message": message, "code": code}})
@@ -145,6 +157,9 @@ class FortnoxFake:
         self.customers: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
         self.payments: dict[str, dict[str, Any]] = {}
+        self.vouchers: dict[tuple[int, str, int], dict[str, Any]] = {}
+        self.accounts = set(CHART)
+        self.lose_next = False
         self.modified: dict[tuple[str, str], dt.datetime] = {}
         self.failures: list[Reply] = []
         self.exchanges: list[tuple[requests.PreparedRequest, Reply]] = []
@@ -362,6 +377,9 @@ class FortnoxFake:
     def expire_tokens(self) -> None:
         self.access_tokens.clear()
 
+    def lose_next_answer(self) -> None:
+        self.lose_next = True
+
     def fail_next(
         self, status: int, code: int, message: str, headers: dict[str, str] | None = None
     ) -> None:
@@ -377,9 +395,14 @@ class FortnoxFake:
 
     def _logged(
         self, handler: Callable[[requests.PreparedRequest], Reply]
-    ) -> Callable[[requests.PreparedRequest], Reply]:
-        def serve(request: requests.PreparedRequest) -> Reply:
+    ) -> Callable[[requests.PreparedRequest], Reply | Exception]:
+        def serve(request: requests.PreparedRequest) -> Reply | Exception:
             reply = handler(request)
+            api = (request.url or "").startswith(BASE_URL)
+            if self.lose_next and api and request.method != "GET" and reply[0] < 400:
+                self.lose_next = False
+                self.exchanges.append((request, (0, {}, "")))
+                return requests.exceptions.ReadTimeout("the answer was lost")
             self.exchanges.append((request, reply))
             return reply
 
@@ -433,10 +456,18 @@ class FortnoxFake:
             return self._post_payment(request)
         if request.method == "PUT" and kind == "invoicepayments" and rest[1:] == ["bookkeep"]:
             return self._bookkeep(rest[0])
+        if request.method == "POST" and kind == "vouchers" and not rest:
+            return self._post_voucher(request, query)
         if request.method != "GET":
             return _error(405, 2000000, "Metoden stöds inte.")
         if kind == "companyinformation" and not rest:
             return _json({"CompanyInformation": {"CompanyName": "Exempel AB"}})
+        if kind == "financialyears" and not rest:
+            day = query.get("Date")
+            years = [y for y in YEARS if day is None or y["FromDate"] <= day <= y["ToDate"]]
+            return _json({"FinancialYears": years})
+        if kind == "vouchers" and len(rest) == 2 and rest[0] == "sublist":
+            return self._voucher_list(rest[1], query)
         if kind in _LIST_PARAMS and not rest:
             return self._list(kind, query)
         if kind in _LIST_PARAMS and len(rest) == 1:
@@ -560,6 +591,92 @@ class FortnoxFake:
         if not isinstance(payment.get("PaymentDate"), str):
             return _error(400, 2000361, "Betaldatum saknas.")
         return _json({"InvoicePayment": self._register(payment)}, status=201)
+
+    def _year(self, query: dict[str, str], day: str | None = None) -> dict[str, Any] | None:
+        wanted = query.get("financialyear")
+        for year in YEARS:
+            if wanted is not None and str(year["Id"]) == wanted:
+                return year
+            if wanted is None and day is not None and year["FromDate"] <= day <= year["ToDate"]:
+                return year
+        return None
+
+    def _post_voucher(self, request: requests.PreparedRequest, query: dict[str, str]) -> Reply:
+        """A voucher as Fortnox books one: the next number in its series and financial year,
+        rows on accounts of the chart whose debits equal their credits."""
+        try:
+            body = json.loads(request.body or b"", parse_float=Decimal)
+        except ValueError:
+            return _error(400, 2000001, "Ogiltig JSON.")
+        voucher = body.get("Voucher") if isinstance(body, dict) else None
+        if not isinstance(voucher, dict):
+            return _error(400, 2000001, "Verifikation saknas.")
+        day, series = voucher.get("TransactionDate"), voucher.get("VoucherSeries")
+        year = self._year(query, day)
+        if (
+            year is None
+            or not isinstance(day, str)
+            or not year["FromDate"] <= day <= year["ToDate"]
+        ):
+            return _error(400, 2000057, "Datumet ligger inte inom räkenskapsåret.")
+        if series not in SERIES:
+            return _error(400, 2000360, "Verifikationsserien finns inte.")
+        description = voucher.get("Description")
+        if not isinstance(description, str) or not 1 <= len(description) <= 200:
+            return _error(400, 2000361, "Beskrivning saknas eller är för lång.")
+        rows = voucher.get("VoucherRows") or []
+        if len(rows) < 2 or any(row.get("Account") not in self.accounts for row in rows):
+            return _error(400, 2000423, "Kontot finns inte i kontoplanen.")
+        debit = sum(Decimal(str(row.get("Debit", 0))) for row in rows)
+        credit = sum(Decimal(str(row.get("Credit", 0))) for row in rows)
+        if debit != credit or debit == 0:
+            return _error(400, 2000550, "Verifikationen är inte i balans.")
+        number = 1 + sum(1 for key in self.vouchers if key[:2] == (year["Id"], series))
+        stored = {
+            "@url": f"{BASE_URL}/3/vouchers/{series}/{number}?financialyear={year['Id']}",
+            "Comments": None,
+            "CostCenter": "",
+            "Description": description,
+            "Project": "",
+            "ReferenceNumber": "",
+            "ReferenceType": "MANUAL",
+            "TransactionDate": day,
+            "VoucherNumber": number,
+            "VoucherRows": [
+                {
+                    "Account": row["Account"],
+                    "CostCenter": "",
+                    "Credit": _money(Decimal(str(row.get("Credit", 0)))),
+                    "Debit": _money(Decimal(str(row.get("Debit", 0)))),
+                    "Description": "",
+                    "Project": "",
+                    "Removed": False,
+                    "TransactionInformation": row.get("TransactionInformation", ""),
+                    "Quantity": 0,
+                }
+                for row in rows
+            ],
+            "VoucherSeries": series,
+            "Year": year["Id"],
+        }
+        self.vouchers[(year["Id"], series, number)] = stored
+        return _json({"Voucher": stored}, status=201)
+
+    def _voucher_list(self, series: str, query: dict[str, str]) -> Reply:
+        if series not in SERIES:
+            return _error(400, 2000360, "Verifikationsserien finns inte.")
+        year = self._year(query, self.now.date().isoformat())
+        if year is None:
+            return _error(400, 2000057, "Räkenskapsåret finns inte.")
+        rows = [v for key, v in sorted(self.vouchers.items()) if key[:2] == (year["Id"], series)]
+        page, limit = int(query.get("page", "1")), int(query.get("limit", str(DEFAULT_LIMIT)))
+        chosen = rows[(page - 1) * limit : page * limit]
+        listed = ("@url", "Comments", "Description", "ReferenceNumber", "ReferenceType")
+        listed += ("TransactionDate", "VoucherNumber", "VoucherSeries", "Year")
+        items = [{k: v[k] for k in listed} for v in chosen]
+        pages = math.ceil(len(rows) / limit)
+        meta = {"@TotalResources": len(rows), "@TotalPages": pages, "@CurrentPage": page}
+        return _json({"MetaInformation": meta, "Vouchers": items})
 
     def _bookkeep(self, number: str) -> Reply:
         payment = self.payments.get(number)

@@ -3,11 +3,15 @@
 It behaves like Go as far as claimbridge uses it: the client-credentials token endpoint (Basic
 application/client key, subscription key header, tokens that expire), ``PageNumber``/
 ``PageSize`` paging (204 past the end), the "changed after" filters, ``ProblemDetails`` error
-bodies, 429 with ``Retry-After`` on demand, and bank vouchers whose ``ExternalImportReference``
-must be unique. A client key in ``orphan_client_keys`` gets a token that opens no Go client
-(every API call answers 401): a key whose client removed the integration, or keys of the demo
-and production environments mixed. Every request and the answer to it are kept in
-``exchanges`` so the spec contract test can check both against the OpenAPI document.
+bodies, 429 with ``Retry-After`` on demand, a chart of general ledger accounts, and bank and
+manual vouchers whose ``ExternalImportReference`` must be unique on the client (a duplicate is
+a 400); every voucher posts its lines as account transactions (``GET /AccountTransactions``),
+and a bank voucher's customer line also lands in the customer ledger. ``lose_next_answer``
+makes the next POST happen but its answer never arrive (a read timeout). A client key in
+``orphan_client_keys`` gets a token that opens no Go client (every API call answers 401): a key
+whose client removed the integration, or keys of the demo and production environments mixed.
+Every request and the answer to it are kept in ``exchanges`` so the spec contract test can
+check both against the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ APP_KEY, CLIENT_KEY, SUBSCRIPTION_KEY = "app-key-1", "client-key-1", "sub-key-1"
 ORPHAN_CLIENT_KEY = "client-key-of-no-client"
 CLIENT_ID = "5b0a4a8e-3f7c-4d2e-9a61-0c7d2b9e1f00"
 BANK_ACCOUNT_ID = 1920
+CHART = {1500: "Kundefordringer", 3900: "Annen driftsrelatert inntekt", 3990: "Nedlagt konto"}
+CHART |= {7770: "Bank- og kortgebyrer", 8050: "Annen renteinntekt"}
 T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 
 
@@ -70,9 +76,20 @@ class FakePowerOffice:
                 "Name": "Bankinnskudd",
                 "IsActive": True,
                 "CurrencyCode": "NOK",
-            }
+            },
+            **{
+                70_000 + number: {
+                    "Id": 70_000 + number,
+                    "AccountNo": number,
+                    "Name": name,
+                    "IsActive": number != 3990,
+                }
+                for number, name in CHART.items()
+            },
         }
     )
+    transactions: list[dict[str, Any]] = field(default_factory=list)
+    lose_next: bool = False
     orphan_client_keys: set[str] = field(default_factory=lambda: {ORPHAN_CLIENT_KEY})
     token_lifetime: int = 1200
     throttle_next: int = 0  # answer this many API calls with 429
@@ -221,13 +238,22 @@ class FakePowerOffice:
         body = {"access_token": token, "token_type": "bearer", "expires_in": self.token_lifetime}
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
-    def _api(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+    def lose_next_answer(self) -> None:
+        self.lose_next = True
+
+    def _api(
+        self, request: requests.PreparedRequest
+    ) -> tuple[int, dict[str, str], str] | Exception:
         self.api_requests += 1
         parts = urlsplit(str(request.url))
         path = parts.path[len(urlsplit(BASE).path) :]
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         body = json.loads(request.body) if request.body else None
         status, payload, headers = self._answer(request, path, query, body)
+        if self.lose_next and request.method == "POST" and status < 400:
+            self.lose_next = False
+            self.exchanges.append(Exchange(str(request.method), path, query, body, 0, None))
+            return requests.exceptions.ReadTimeout("the answer was lost")
         self.exchanges.append(Exchange(str(request.method), path, query, body, status, payload))
         text = "" if payload is None else json.dumps(payload, default=_number)
         if payload is not None:
@@ -255,6 +281,8 @@ class FakePowerOffice:
             return status, problem, {}
         if request.method == "POST" and path == "/Vouchers/BankJournals":
             return self._post_voucher(body)
+        if request.method == "POST" and path == "/Vouchers/ManualJournals":
+            return self._post_manual(body)
         if path == "/ClientIntegrationInformation":
             return 200, dict(self.client), {}
         match = re.fullmatch(r"/GeneralLedgerAccounts/(\d+)", path)
@@ -281,6 +309,17 @@ class FakePowerOffice:
 
     def _list(self, path: str, query: dict[str, str]) -> list[dict[str, Any]] | None:
         after = _after(query)
+        if path == "/GeneralLedgerAccounts":
+            rows = sorted(self.accounts.values(), key=lambda a: a["AccountNo"])
+            if "accountNos" in query:
+                wanted = set(query["accountNos"].split(","))
+                rows = [a for a in rows if str(a["AccountNo"]) in wanted]
+            return rows
+        if path == "/AccountTransactions":
+            low, high = query["fromDate"], query["toDate"]
+            rows = [t for t in self.transactions if low <= t["PostingDate"] <= high]
+            types = set(query.get("voucherTypes", "").split(",")) - {""}
+            return [t for t in rows if not types or t["VoucherType"] in types]
         if path == "/Customers":
             rows = list(self.customers.values())
             return _changed(rows, "LastChangedDateTimeOffset", after.get("lastChanged"))
@@ -310,14 +349,77 @@ class FakePowerOffice:
             return [r for r in rows if low <= r["PostingDate"] <= high]
         return None
 
-    def _post_voucher(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+    def _duplicate(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]] | None:
         reference = body.get("ExternalImportReference")
         if any(v.get("ExternalImportReference") == reference for v in self.vouchers.values()):
             detail = "A voucher with the same ExternalImportReference already exists."
             return 400, _problem(400, "Duplicate", detail), {}
+        return None
+
+    def _book(self, body: dict[str, Any], voucher_type: str) -> dict[str, Any]:
+        """Store a voucher and post its lines as account transactions."""
         voucher_id = str(uuid.uuid4())
-        voucher = {**body, "Id": voucher_id, "VoucherNo": next(self._ids), "IsReversed": False}
+        created = stamp(self.tick(1))
+        voucher = {
+            **body,
+            "Id": voucher_id,
+            "VoucherNo": next(self._ids),
+            "IsReversed": False,
+            "CreatedDateTimeOffset": created,
+        }
         self.vouchers[voucher_id] = voucher
+        for line in body["VoucherLines"]:
+            account = self.accounts.get(line["AccountId"], {})
+            amount = Decimal(str(line["CurrencyAmount"]))
+            self.transactions.append(
+                {
+                    "Id": next(self._ids),
+                    "AccountId": line["AccountId"],
+                    "AccountNo": account.get("AccountNo", line["AccountId"]),
+                    "Amount": amount,
+                    "CurrencyAmount": amount,
+                    "CurrencyCode": body["CurrencyCode"],
+                    "Description": line.get("Description"),
+                    "PostingDate": line["PostingDate"],
+                    "VoucherDate": body["VoucherDate"],
+                    "VoucherId": voucher_id,
+                    "VoucherNo": voucher["VoucherNo"],
+                    "VoucherType": voucher_type,
+                    "ExternalImportReference": body.get("ExternalImportReference"),
+                    "CreatedDateTimeOffset": created,
+                    "LastChangedDateTimeOffset": created,
+                }
+            )
+        return voucher
+
+    def _post_manual(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        """A manual journal as Go posts one: lines on active accounts, amounts not zero and
+        summing to zero, a VatId on every line (null for none)."""
+        if not body.get("CurrencyCode") or not body.get("VoucherDate"):
+            return 400, _problem(400, "Validation error", "CurrencyCode and VoucherDate."), {}
+        lines = body.get("VoucherLines") or []
+        for line in lines:
+            account = self.accounts.get(line.get("AccountId"))
+            if account is None or not account.get("IsActive", True):
+                return 400, _problem(400, "Object(s) not found", "Account not found."), {}
+            if "VatId" not in line or not line.get("PostingDate"):
+                return 400, _problem(400, "Validation error", "VatId and PostingDate."), {}
+            if not line.get("CurrencyAmount"):
+                return 400, _problem(400, "Validation error", "Amount must not be 0."), {}
+        if len(lines) < 2 or sum(Decimal(str(x["CurrencyAmount"])) for x in lines) != 0:
+            return 400, _problem(400, "Validation error", "The voucher does not balance."), {}
+        duplicate = self._duplicate(body)
+        if duplicate is not None:
+            return duplicate
+        return 201, self._book(body, "ManualJournal"), {}
+
+    def _post_voucher(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        duplicate = self._duplicate(body)
+        if duplicate is not None:
+            return duplicate
+        voucher = self._book(body, "BankJournal")
+        voucher_id = voucher["Id"]
+        reference = body.get("ExternalImportReference")
         customer_line = body["VoucherLines"][1]
         invoice = next(
             (

@@ -7,11 +7,15 @@ client listed by ``/company/>withLoginAccess``); ``from``/``count`` paging in th
 ``{fullResultSize, from, count, versionDigest, values}`` envelope; ``changedSince`` on
 /customer, the required date windows of /invoice and /ledger/posting, and postings by id;
 the ``X-Rate-Limit-*`` headers and 429 until the period resets (no ``Retry-After``, as
-Tripletex); error bodies ``{status, code, message, validationMessages, requestId}``; and
-``PUT /invoice/{id}/:payment`` adding a payment posting.
+Tripletex); error bodies ``{status, code, message, validationMessages, requestId}``;
+``PUT /invoice/{id}/:payment`` adding a payment posting; a chart of accounts
+(``GET /ledger/account?number=``) and manual vouchers (``POST /ledger/voucher``, refused with
+a validation error when the postings do not balance or name no known account, and found again
+by ``GET /ledger/voucher/>externalVoucherNumber``). ``lose_next_answer`` makes the next write
+happen but its answer never arrive (the client sees a read timeout).
 
-Every request and answer is kept in ``calls`` so the contract test can check them against the
-vendor's OpenAPI document.
+Every request (with its JSON body) and answer is kept in ``calls`` so the contract test can
+check them against the vendor's OpenAPI document.
 """
 
 from __future__ import annotations
@@ -44,8 +48,13 @@ class Call:
     method: str
     path: str
     query: dict[str, str]
-    status: int
+    status: int  # 0: the answer was lost (see ``FakeTripletex.lose_next_answer``)
     body: Any
+    sent: Any = None  # the request's JSON body
+
+
+CHART = {1500: "Kundefordringer", 1920: "Bankinnskudd", 3900: "Annen driftsrelatert inntekt"}
+CHART |= {7770: "Bank- og kortgebyrer", 8050: "Annen renteinntekt"}
 
 
 @dataclass
@@ -62,6 +71,15 @@ class FakeTripletex:
     customer_changed: dict[int, dt.datetime] = field(default_factory=dict)
     invoices: dict[int, dict[str, Any]] = field(default_factory=dict)
     postings: dict[int, dict[str, Any]] = field(default_factory=dict)
+    accounts: dict[int, dict[str, Any]] = field(
+        default_factory=lambda: {
+            50_000 + number: {"id": 50_000 + number, "number": number, "name": name}
+            for number, name in CHART.items()
+        }
+    )
+    vouchers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    locked_until: dt.date | None = None  # vouchers dated on or before it are refused
+    lose_next: bool = False
     sessions: dict[str, dt.date] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     injected: list[Reply] = field(default_factory=list)
@@ -147,6 +165,9 @@ class FakeTripletex:
     def expire_sessions(self) -> None:
         self.sessions.clear()
 
+    def lose_next_answer(self) -> None:
+        self.lose_next = True
+
     # --- wiring ---------------------------------------------------------------------------
 
     def install(self, rsps: responses.RequestsMock) -> None:
@@ -154,19 +175,31 @@ class FakeTripletex:
         for method in ("GET", "PUT", "POST"):
             rsps.add_callback(method, pattern, callback=self._handle)
 
-    def _handle(self, request: requests.PreparedRequest) -> Reply:
+    def _handle(self, request: requests.PreparedRequest) -> Reply | Exception:
         parts = urlsplit(str(request.url))
         path = unquote(parts.path).removeprefix(urlsplit(BASE_URL).path)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        status, headers, body = self._route(str(request.method), path, query, request)
+        sent = json.loads(request.body) if request.body else None
+        method = str(request.method)
+        status, headers, body = self._route(method, path, query, request, sent)
+        write = method in ("POST", "PUT") and path != "/token/session/:create"
+        if self.lose_next and write and status < 400:
+            self.lose_next = False
+            self.calls.append(Call(method, path, query, 0, None, sent))
+            return requests.exceptions.ReadTimeout("the answer was lost")
         self.calls.append(
-            Call(str(request.method), path, query, status, json.loads(body) if body else None)
+            Call(method, path, query, status, json.loads(body) if body else None, sent)
         )
         headers = {"Content-Type": "application/json", **headers}
         return status, headers, body
 
     def _route(
-        self, method: str, path: str, query: dict[str, str], request: requests.PreparedRequest
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        request: requests.PreparedRequest,
+        sent: Any,
     ) -> Reply:
         now = self.clock()
         if self._period_start is None or now - self._period_start >= self.rate_period_s:
@@ -188,7 +221,7 @@ class FakeTripletex:
         company = self._authorized(request)
         if company is None:
             return 401, limits, json.dumps(_error(401, 3000, "Authentication required"))
-        reply = self._dispatch(method, path, query, company)
+        reply = self._dispatch(method, path, query, company, sent)
         if reply is None:
             return 404, limits, json.dumps(_error(404, 6000, "Object not found"))
         status, body = reply
@@ -231,8 +264,16 @@ class FakeTripletex:
         return None
 
     def _dispatch(
-        self, method: str, path: str, query: dict[str, str], company: int
+        self, method: str, path: str, query: dict[str, str], company: int, sent: Any
     ) -> tuple[int, Any] | None:
+        if method == "GET" and path == "/ledger/account":
+            return self._list_accounts(query)
+        if method == "POST" and path == "/ledger/voucher":
+            return self._post_voucher(sent)
+        if method == "GET" and path == "/ledger/voucher/>externalVoucherNumber":
+            wanted = query.get("externalVoucherNumber")
+            found = [v for v in self.vouchers.values() if v["externalVoucherNumber"] == wanted]
+            return self._page(found, query)
         if method == "GET" and path == "/customer":
             return self._list_customers(query)
         if method == "GET" and path == "/invoice":
@@ -309,6 +350,58 @@ class FakeTripletex:
     def _with_postings(self, iid: int) -> dict[str, Any]:
         postings = [_public(p) for p in self.postings.values() if p.get("_invoice") == iid]
         return {**self.invoices[iid], "postings": postings}
+
+    def _list_accounts(self, query: dict[str, str]) -> tuple[int, Any]:
+        rows = sorted(self.accounts.values(), key=lambda a: a["number"])
+        if "number" in query:
+            wanted = set(query["number"].split(","))
+            rows = [a for a in rows if str(a["number"]) in wanted]
+        return self._page(rows, query)
+
+    def _post_voucher(self, sent: Any) -> tuple[int, Any]:
+        """A voucher as Tripletex books one: postings by account id with row numbers from 1,
+        gross amounts that sum to zero, a voucher number within the year."""
+        if not isinstance(sent, dict) or not sent.get("date"):
+            return 422, _error(422, 15000, "Validation failed", "date")
+        if self.locked_until and dt.date.fromisoformat(sent["date"]) <= self.locked_until:
+            return 422, _error(422, 15000, "Perioden er låst for postering.", "date")
+        postings = sent.get("postings")
+        if not isinstance(postings, list) or len(postings) < 2:
+            return 422, _error(422, 15000, "Validation failed", "postings")
+        stored = []
+        for posting in postings:
+            account = self.accounts.get((posting.get("account") or {}).get("id"))
+            if account is None:
+                return 422, _error(422, 15000, "Validation failed", "postings.account")
+            if not isinstance(posting.get("row"), int) or posting["row"] < 1:
+                return 422, _error(422, 15000, "Validation failed", "postings.row")
+            self._next_id += 1
+            amount = Decimal(str(posting["amountGross"]))
+            stored.append(
+                {
+                    **posting,
+                    "id": self._next_id,
+                    "account": {"id": account["id"], "number": account["number"]},
+                    "amount": amount,
+                    "amountGross": amount,
+                    "amountGrossCurrency": Decimal(str(posting["amountGrossCurrency"])),
+                }
+            )
+        if sum(p["amountGross"] for p in stored) != 0:
+            return 422, _error(422, 15000, "Summen av posteringene er ikke 0.", "postings")
+        self._next_id += 1
+        voucher = {
+            "id": self._next_id,
+            "version": 0,
+            "date": sent["date"],
+            "number": len(self.vouchers) + 1,
+            "year": int(sent["date"][:4]),
+            "description": sent.get("description", ""),
+            "externalVoucherNumber": sent.get("externalVoucherNumber"),
+            "postings": stored,
+        }
+        self.vouchers[voucher["id"]] = voucher
+        return 200, {"value": voucher}
 
     def _register_payment(self, iid: int, query: dict[str, str]) -> tuple[int, Any]:
         for name in ("paymentDate", "paymentTypeId", "paidAmount"):

@@ -7,8 +7,10 @@ at most 1000 — a larger size is capped, and ``Meta.PageSize`` says so), a smal
 invoices, amounts as decimal numbers, payments posted on invoices, OAuth2 refresh on
 another host where every refresh spends the refresh token, Visma's error body
 ``{"ErrorCode", "DeveloperErrorMessage", "ErrorId"}`` and its 429 (``ErrorCode`` 4010) when an
-endpoint gets more than 600 requests a minute. Tests can expire tokens, move the clock and
-queue failures.
+endpoint gets more than 600 requests a minute; manual vouchers (``POST /v2/vouchers``, refused
+unless their rows balance on accounts of the chart) listed with a ``$filter`` on
+``VoucherDate``. Tests can expire tokens, move the clock, queue failures and lose the answer to
+the next write (it happens; the client sees a read timeout).
 """
 
 from __future__ import annotations
@@ -58,7 +60,10 @@ _FILTERABLE = {
         "InvoiceNumber",
         "Id",
     },
+    "vouchers": {"VoucherDate", "ModifiedUtc", "NumberSeries"},
 }
+CHART = {1510: "Kundfordringar", 1930: "Företagskonto", 3990: "Övriga ersättningar"}
+CHART |= {6570: "Bankkostnader", 8310: "Ränteintäkter"}
 
 
 def visma_error(
@@ -108,6 +113,9 @@ class VismaFake:
         self.customers: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
         self.payments: list[dict[str, Any]] = []
+        self.vouchers: dict[str, dict[str, Any]] = {}
+        self.accounts = dict(CHART)
+        self.lose_next = False
         self.failures: list[Reply] = []
         self.api_requests = 0
         self.token_requests = 0
@@ -213,6 +221,9 @@ class VismaFake:
     def expire_tokens(self) -> None:
         self.access_tokens.clear()
 
+    def lose_next_answer(self) -> None:
+        self.lose_next = True
+
     def fail_next(
         self, status: int, code: int, message: str, headers: dict[str, str] | None = None
     ) -> None:
@@ -252,7 +263,14 @@ class VismaFake:
         }
         return 200, {"Content-Type": "application/json"}, json.dumps(answer)
 
-    def _api(self, request: requests.PreparedRequest) -> Reply:
+    def _api(self, request: requests.PreparedRequest) -> Reply | Exception:
+        reply = self._serve(request)
+        if self.lose_next and request.method == "POST" and reply[0] < 400:
+            self.lose_next = False
+            return requests.exceptions.ReadTimeout("the answer was lost")
+        return reply
+
+    def _serve(self, request: requests.PreparedRequest) -> Reply:
         self.api_requests += 1
         parts = urlsplit(request.url or "")
         route = parts.path.strip("/").split("/")
@@ -266,6 +284,8 @@ class VismaFake:
         if route[:1] != ["v2"] or len(route) < 2:
             return visma_error(404, 4004, "Resource not found")
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        if request.method == "POST" and route[1:] == ["vouchers"]:
+            return self._post_voucher(request)
         if request.method == "POST":
             return self._post(route[1:], request)
         return self._get(route[1:], query)
@@ -298,7 +318,11 @@ class VismaFake:
                     "CorporateIdentityNumber": "556036-0793",
                 }
             )
-        store = {"customers": self.customers, "customerinvoices": self.invoices}.get(kind)
+        store = {
+            "customers": self.customers,
+            "customerinvoices": self.invoices,
+            "vouchers": self.vouchers,
+        }.get(kind)
         if store is None:
             return visma_error(404, 4004, "Resource not found")
         if not rest:
@@ -369,6 +393,48 @@ class VismaFake:
         self.pay(invoice, Decimal(amount))
         return _json(body)
 
+    def _post_voucher(self, request: requests.PreparedRequest) -> Reply:
+        """A manual voucher as Visma books one: rows on accounts of the chart, amounts of two
+        decimals at most, debits equal to credits; numbered in series A."""
+        try:
+            body = json.loads(request.body or b"", parse_float=Decimal)
+        except ValueError:
+            return visma_error(400, 2000, "The request body is not valid JSON")
+        if not isinstance(body, dict) or not {"VoucherDate", "VoucherText", "Rows"} <= set(body):
+            return visma_error(400, 2000, "VoucherDate, VoucherText and Rows are required")
+        if len(body["VoucherText"]) > 100:
+            return visma_error(400, 2000, "VoucherText: max length 100 characters")
+        rows = body["Rows"]
+        if not isinstance(rows, list) or len(rows) < 2:
+            return visma_error(400, 2000, "A voucher needs at least two rows")
+        debit = credit = Decimal(0)
+        for row in rows:
+            if row.get("AccountNumber") not in self.accounts:
+                return visma_error(400, 4004, "The account number does not exist")
+            for key in ("DebitAmount", "CreditAmount"):
+                amount = Decimal(row.get(key, 0))
+                if amount < 0 or amount != amount.quantize(Decimal("0.01")):
+                    return visma_error(400, 2000, f"{key}: format is max 2 decimals")
+            debit += Decimal(row.get("DebitAmount", 0))
+            credit += Decimal(row.get("CreditAmount", 0))
+        if debit != credit:
+            return visma_error(400, 2000, "The voucher is not balanced")
+        number = len(self.vouchers) + 1
+        voucher = {
+            "Id": self.new_id(),
+            "VoucherDate": f"{dt.date.fromisoformat(body['VoucherDate'][:10])}T00:00:00",
+            "VoucherText": body["VoucherText"],
+            "Rows": [
+                {**row, "AccountDescription": self.accounts[row["AccountNumber"]]} for row in rows
+            ],
+            "NumberAndNumberSeries": f"A{number}",
+            "NumberSeries": "A",
+            "ModifiedUtc": stamp(self.now),
+            "VoucherType": 2,
+        }
+        self.vouchers[voucher["Id"]] = voucher
+        return _json(voucher)
+
 
 def _parse_filter(text: str, fields: set[str]) -> list[tuple[str, Callable[[Any, Any], bool], Any]]:
     tests: list[tuple[str, Callable[[Any, Any], bool], Any]] = []
@@ -386,7 +452,7 @@ def _parse_filter(text: str, fields: set[str]) -> list[tuple[str, Callable[[Any,
 def _literal(name: str, text: str) -> Any:
     if text in ("true", "false"):
         return text == "true"
-    if name.endswith("Utc"):
+    if name.endswith(("Utc", "Date")):
         return _when(text)
     if text.startswith("'") and text.endswith("'"):
         return text[1:-1]
@@ -400,7 +466,7 @@ def _when(text: str) -> dt.datetime:
 
 def _value(row: dict[str, Any], name: str) -> Any:
     value = row.get(name)
-    if name.endswith("Utc") and isinstance(value, str):
+    if name.endswith(("Utc", "Date")) and isinstance(value, str):
         return _when(value)
     return value
 

@@ -9,6 +9,8 @@ which have no modification filter). Fiken's modification stamps are dates, not t
 cursor is a date: the day of the run minus a look-back window. A run with nothing changed
 then costs one request per stream; records changed within the window are read again, which
 the pipeline tolerates (it deduplicates and decisions are deterministic).
+
+Booking back (payments on sales, general journal entries): ``_fiken_booking``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ import requests
 from pydantic import BaseModel, Field, SecretStr
 
 from claimbridge.connectors.accounting._fiken_auth import FIKEN_OAUTH, fiken_error_info
+from claimbridge.connectors.accounting._fiken_booking import (
+    book_journal_entry,
+    book_payment,
+    find_journal_entry,
+)
 from claimbridge.connectors.accounting._records import (
     invalid_record,
     normalize_record,
@@ -41,12 +48,11 @@ from claimbridge.connectors.base import (
     Source,
     SourceCapabilities,
     StreamSpec,
+    Voucher,
 )
 from claimbridge.errors import (
     ConfigError,
-    ConfigProblem,
     ConnectorError,
-    NotFoundError,
     ParseError,
     RemoteError,
 )
@@ -116,6 +122,9 @@ class FikenSettings(ConnectorSettings):
     lookback_days: int = Field(
         default=1, ge=0, le=31, description="days of changes read again on each run"
     )
+    booking_search_days: int = Field(
+        default=90, ge=1, le=3660, description="days back find_booking looks for journal entries"
+    )
     http: HttpOptions = Field(default_factory=_http_defaults)
 
 
@@ -125,7 +134,7 @@ class FikenSource(Source):
     type_name: ClassVar[str] = "fiken"
     Settings: ClassVar[type[ConnectorSettings]] = FikenSettings
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        incremental=True, fetch_by_id=True, can_book_payments=True
+        incremental=True, fetch_by_id=True, can_book_payments=True, can_book_vouchers=True
     )
     config_example: ClassVar[str] = """\
 # The Fiken company's slug, as in https://fiken.no/foretak/<slug>/
@@ -140,6 +149,8 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
 # payment_account = "1920:10001"
 # Days of changes read again on every run (Fiken stamps changes with dates, not times).
 # lookback_days = 1
+# Days back find_booking looks for journal entries claimbridge created (reconcile).
+# booking_search_days = 90
 # Fiken allows one request at a time and about 4 per second.
 # [sources.ledger.http]
 # rate_limit_per_s = 4
@@ -170,11 +181,11 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
             name=name,
         )
         self._company = f"/companies/{quote(settings.company_slug, safe='')}"
-        self._name = name
+        self.name = name
 
     # --- plumbing ----------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One request; an access token Fiken refuses (401) is refreshed and tried once more."""
         headers = {"X-Request-ID": str(uuid.uuid4())}  # the same for the retry after a 401
         path = self._company + path
@@ -182,19 +193,19 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
             lambda: self.client.request(method, path, headers=headers, **kwargs)
         )
 
-    def _json(self, response: requests.Response, where: str) -> Any:
+    def json_of(self, response: requests.Response, where: str) -> Any:
         try:
             return response.json()
         except (ValueError, RecursionError):
             raise ParseError("Fiken answered with a body that is not JSON", file=where) from None
 
-    def _pages(self, path: str, params: Mapping[str, str | int]) -> Iterator[tuple[int, list[Any]]]:
+    def pages(self, path: str, params: Mapping[str, str | int]) -> Iterator[tuple[int, list[Any]]]:
         """Every page of a list, following Fiken-Api-Page-Count."""
         page = 0
         while True:
             query = {**params, "page": page, "pageSize": self.config.page_size}
-            response = self._call("GET", path, params=query)
-            body = self._json(response, path)
+            response = self.call("GET", path, params=query)
+            body = self.json_of(response, path)
             if not isinstance(body, list):
                 raise ParseError("expected a JSON array of records", file=path, field="body")
             yield page, body
@@ -207,7 +218,7 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
 
     def _get_optional(self, path: str) -> Any | None:
         try:
-            return self._json(self._call("GET", path), path)
+            return self.json_of(self.call("GET", path), path)
         except RemoteError as exc:
             if exc.status == 404:
                 return None
@@ -223,7 +234,7 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
         new_cursor = make_cursor(self.context.today - dt.timedelta(days=self.config.lookback_days))
         path, params = self._list_query(stream.name, since)
         invoice_numbers: dict[int, str | None] = {}
-        pages = self._pages(path, params)
+        pages = self.pages(path, params)
         pending: Page | None = None
         for number, items in pages:
             if pending is not None:
@@ -248,7 +259,7 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
             else:
                 params["lastModifiedGe"] = since.isoformat()
         else:
-            raise ConnectorError(f"unknown stream {stream!r}", connector=self._name)
+            raise ConnectorError(f"unknown stream {stream!r}", connector=self.name)
         return path, params
 
     def _records(
@@ -285,7 +296,7 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
             location = f"fiken:{stream.name}:{record_id}"
             if stream.name == "invoices":
                 params = {"invoiceNumber": record_id, "page": 0, "pageSize": 1}
-                body = self._json(self._call("GET", "/invoices", params=params), "/invoices")
+                body = self.json_of(self.call("GET", "/invoices", params=params), "/invoices")
                 found = body if isinstance(body, list) else []
                 for item in found[:1]:
                     if isinstance(item, dict) and str(item.get("invoiceNumber")) == record_id:
@@ -299,7 +310,7 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
                     yield RawRecord(item, location)
             else:
                 raise ConnectorError(
-                    f"fetching {stream.name} by id is not supported", connector=self._name
+                    f"fetching {stream.name} by id is not supported", connector=self.name
                 )
 
     def normalize(self, stream: StreamSpec, record: RawRecord) -> Sequence[Canonical]:
@@ -318,86 +329,31 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
         )
         return [model]  # type: ignore[list-item]
 
-    # --- booking ----------------------------------------------------------------------------
+    # --- booking back (see _fiken_booking) --------------------------------------------------
 
     def register_payment(self, payment: Payment, claim: Claim) -> str:
-        """Book ``payment`` on the claim's invoice; an equal payment already there is reused.
+        """Book ``payment`` on the claim's invoice; an equal payment already there is reused
+        (Fiken's payments carry no reference of ours: date, amount and account identify it)."""
+        return book_payment(self, payment, claim)
 
-        Fiken's payments carry no external reference, so an earlier booking of the same
-        payment is recognized by date, amount and account on the same sale.
-        """
-        account = self.config.payment_account
-        if account is None:
-            raise ConfigError(
-                "fiken: payment_account is needed to book payments",
-                [ConfigProblem("payment_account", "set the bank account code, e.g. 1920:10001")],
-            )
-        if payment.currency != "NOK":
-            raise ConnectorError(
-                "booking a payment in another currency than NOK is not supported: Fiken needs "
-                "the NOK amount the bank received",
-                connector=self._name,
-            )
-        amount = payment.amount * 100
-        if amount <= 0 or amount != amount.to_integral_value():
-            raise ConnectorError(
-                "only positive payments in whole øre can be booked", connector=self._name
-            )
-        sale_id = self._sale_id(claim.invoice_number)
-        body = {"date": payment.booking_date.isoformat(), "account": account, "amount": int(amount)}
-        path = f"/sales/{sale_id}/payments"
-        existing = self._find_payment(path, body)
-        if existing is not None:
-            return existing
-        response = self._call("POST", path, json=body)
-        created = _id_from_location(response.headers.get("Location"))
-        if created is not None:
-            return created
-        found = self._find_payment(path, body)
-        if found is None:
-            raise RemoteError(
-                "Fiken accepted the payment but it cannot be found on the sale",
-                connector=self._name,
-            )
-        return found
+    def book_voucher(self, voucher: Voucher) -> str:
+        """Post a general journal entry whose description carries our reference."""
+        return book_journal_entry(self, voucher)
 
-    def _sale_id(self, invoice_number: str) -> int:
-        if not invoice_number.isdigit():
-            raise NotFoundError(f"fiken: invoice number {invoice_number[:20]!r} is not numeric")
-        params = {"invoiceNumber": invoice_number, "page": 0, "pageSize": 1}
-        body = self._json(self._call("GET", "/invoices", params=params), "/invoices")
-        invoice = body[0] if isinstance(body, list) and body else None
-        sale = invoice.get("sale") if isinstance(invoice, dict) else None
-        sale_id = sale.get("saleId") if isinstance(sale, dict) else None
-        if invoice is None:
-            raise NotFoundError(f"fiken: invoice {invoice_number} not found")
-        if not isinstance(sale_id, int) or isinstance(sale_id, bool):
-            raise RemoteError(
-                f"invoice {invoice_number} has no sale to book the payment on",
-                connector=self._name,
-            )
-        return sale_id
-
-    def _find_payment(self, path: str, wanted: Mapping[str, Any]) -> str | None:
-        body = self._json(self._call("GET", path), path)
-        for item in body if isinstance(body, list) else []:
-            if (
-                isinstance(item, dict)
-                and all(item.get(key) == value for key, value in wanted.items())
-                and isinstance(item.get("paymentId"), int)
-            ):
-                return str(item["paymentId"])
-        return None
+    def find_booking(self, external_ref: str) -> str | None:
+        """The journal entry booked under ``external_ref`` in the last
+        ``booking_search_days`` days. Payments carry no reference in Fiken: not found here."""
+        return find_journal_entry(self, external_ref)
 
     # --- check ------------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
         company = self.config.company_slug
         return check_source(
-            self._name,
+            self.name,
             CheckItem(CheckKind.CONFIG, True, f"company {company}"),
             self.tokens,
-            lambda: self._call("GET", ""),
+            lambda: self.call("GET", ""),
             reachable="company reachable",
             not_found=f"company {company} not found, or not granted to the app",
         )
@@ -451,8 +407,3 @@ def _sale_payments(invoice: dict[str, Any], location: str) -> Iterator[RawRecord
             yield RawRecord({**item, **context}, where)
         else:
             yield invalid_record(item, where)
-
-
-def _id_from_location(location: str | None) -> str | None:
-    tail = (location or "").rstrip("/").rpartition("/")[2]
-    return tail if tail.isdigit() else None

@@ -16,6 +16,8 @@ local time). Records carry no modification stamp of their own, so the cursor is 
 read started minus a look-back window (clock skew, daylight-saving changes); records changed
 within the window are read again, which the pipeline tolerates. A first read takes unpaid
 invoices and active customers, and payments and credit invoices of the last ``history_days``.
+
+Booking back (invoice payments, vouchers in a voucher series): ``_fortnox_booking``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ import requests
 from pydantic import BaseModel, Field, SecretStr
 
 from claimbridge.connectors.accounting._fortnox_auth import FORTNOX_OAUTH, fortnox_error_info
+from claimbridge.connectors.accounting._fortnox_booking import book_payment, find_voucher
+from claimbridge.connectors.accounting._fortnox_booking import book_voucher as post_voucher
 from claimbridge.connectors.accounting._records import (
     invalid_record,
     normalize_record,
@@ -49,12 +53,11 @@ from claimbridge.connectors.base import (
     Source,
     SourceCapabilities,
     StreamSpec,
+    Voucher,
 )
 from claimbridge.errors import (
     ConfigError,
     ConnectorError,
-    NotFoundError,
-    OutcomeUnknownError,
     ParseError,
     RemoteError,
 )
@@ -152,6 +155,14 @@ class FortnoxSettings(ConnectorSettings):
     bookkeep_payments: bool = Field(
         default=True, description="book registered payments in the ledger (bookkeep)"
     )
+    voucher_series: str = Field(
+        default="A",
+        pattern=r"^[A-ZÅÄÖ0-9]{1,10}$",
+        description="voucher series vouchers are booked in (a series of its own is best)",
+    )
+    booking_search_days: int = Field(
+        default=90, ge=1, le=3660, description="days back find_booking looks for vouchers"
+    )
     http: HttpOptions = Field(default_factory=_http_defaults)
 
 
@@ -161,7 +172,7 @@ class FortnoxSource(Source):
     type_name: ClassVar[str] = "fortnox"
     Settings: ClassVar[type[ConnectorSettings]] = FortnoxSettings
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        incremental=True, fetch_by_id=True, can_book_payments=True
+        incremental=True, fetch_by_id=True, can_book_payments=True, can_book_vouchers=True
     )
     config_example: ClassVar[str] = """\
 # A Fortnox integration (Developer portal -> your app). Scopes: customer, invoice, payment,
@@ -175,6 +186,8 @@ refresh_token = "${CLAIMBRIDGE_FORTNOX_REFRESH_TOKEN}"
 company = "556677-8899"
 # Payment method code used when payments are registered back (e.g. "BG"); optional.
 # mode_of_payment = "BG"
+# Voucher series for interest, fees and commission booked back (a series of its own is best).
+# voucher_series = "A"
 # Minutes of changes read again on every run, and days of payments a first run reads.
 # lookback_minutes = 90
 # history_days = 90
@@ -209,15 +222,15 @@ company = "556677-8899"
             name=name,
         )
         self._now = now
-        self._name = name
+        self.name = name
 
     # --- plumbing ----------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One request; an access token Fortnox refuses (401) is refreshed and tried once more."""
         return self.tokens.send(lambda: self.client.request(method, path, **kwargs))
 
-    def _json(self, response: requests.Response, where: str) -> dict[str, Any]:
+    def json_of(self, response: requests.Response, where: str) -> dict[str, Any]:
         try:
             body = response.json(parse_float=Decimal)  # amounts stay exact
         except (ValueError, RecursionError):
@@ -231,21 +244,33 @@ company = "556677-8899"
         path, _, key = _RESOURCES[stream]
         where = f"{path}/{{id}}"
         try:
-            response = self._call("GET", f"{path}/{quote(record_id, safe='')}")
+            response = self.call("GET", f"{path}/{quote(record_id, safe='')}")
         except RemoteError as exc:
             if exc.status == 404:
                 return None
             raise
-        item = self._json(response, where).get(key)
+        item = self.json_of(response, where).get(key)
         return item if isinstance(item, dict) else None
 
     def _pages(self, stream: str, params: Mapping[str, str]) -> Iterator[tuple[int, list[Any]]]:
-        """Every page of a list, following MetaInformation's ``@TotalPages``."""
         path, key, _ = _RESOURCES[stream]
+        return self.pages_of(path, key, params)
+
+    def list_items(
+        self, path: str, key: str, params: Mapping[str, str]
+    ) -> Iterator[dict[str, Any]]:
+        """Every record of a list, page after page (rows that are not objects skipped)."""
+        for _page, items in self.pages_of(path, key, params):
+            yield from (item for item in items if isinstance(item, dict))
+
+    def pages_of(
+        self, path: str, key: str, params: Mapping[str, str]
+    ) -> Iterator[tuple[int, list[Any]]]:
+        """Every page of a list, following MetaInformation's ``@TotalPages``."""
         page = 1
         while True:
             query = {**params, "page": page, "limit": self.config.page_size}
-            body = self._json(self._call("GET", path, params=query), path)
+            body = self.json_of(self.call("GET", path, params=query), path)
             items = body.get(key, [])
             if not isinstance(items, list):
                 raise ParseError("expected a list of records", file=path, field=key)
@@ -265,7 +290,7 @@ company = "556677-8899"
 
     def read(self, stream: StreamSpec, cursor: str | None) -> Iterator[Page]:
         if stream.name not in _RESOURCES:
-            raise ConnectorError(f"unknown stream {stream.name!r}", connector=self._name)
+            raise ConnectorError(f"unknown stream {stream.name!r}", connector=self.name)
         since = parse_cursor(cursor)
         started = self._now()
         if started.tzinfo is not None:  # naive times are Stockholm time already
@@ -312,7 +337,7 @@ company = "556677-8899"
 
     def fetch(self, stream: StreamSpec, ids: Sequence[str]) -> Iterator[RawRecord]:
         if stream.name not in _RESOURCES:
-            raise ConnectorError(f"unknown stream {stream.name!r}", connector=self._name)
+            raise ConnectorError(f"unknown stream {stream.name!r}", connector=self.name)
         for record_id in ids:
             if not record_id or len(record_id) > 64:
                 continue
@@ -337,84 +362,30 @@ company = "556677-8899"
         )
         return [model]  # type: ignore[list-item]
 
-    # --- booking ----------------------------------------------------------------------------
+    # --- booking back (see _fortnox_booking) -----------------------------------------------
 
     def register_payment(self, payment: Payment, claim: Claim) -> str:
         """Register ``payment`` on the claim's invoice and book it; returns its Fortnox number.
+        An earlier payment on the invoice with the same date and amount is reused."""
+        return book_payment(self, payment, claim)
 
-        Fortnox payments carry no reference of ours, so a payment registered earlier is
-        recognized by invoice, date and amount, and reused instead of registered twice.
-        """
-        if payment.currency != "SEK":
-            raise ConnectorError(
-                "registering a payment in another currency than SEK is not supported: Fortnox "
-                "needs the SEK amount the bank received",
-                connector=self._name,
-            )
-        if payment.amount <= 0:
-            raise ConnectorError("only positive payments can be registered", connector=self._name)
-        number = claim.invoice_number
-        if not number.isdigit() or len(number) > 9:
-            raise NotFoundError(f"fortnox: invoice number {number[:20]!r} is not numeric")
-        found = self._find_payment(number, payment)
-        if found is None:
-            body = {
-                "InvoicePayment": {
-                    "InvoiceNumber": int(number),
-                    "Amount": _json_amount(payment.amount),
-                    "AmountCurrency": _json_amount(payment.amount),
-                    "PaymentDate": payment.booking_date.isoformat(),
-                    **(
-                        {"ModeOfPayment": self.config.mode_of_payment}
-                        if self.config.mode_of_payment
-                        else {}
-                    ),
-                }
-            }
-            try:
-                response = self._call("POST", "/3/invoicepayments", json=body)
-            except OutcomeUnknownError:
-                found = self._find_payment(number, payment)
-                if found is None:
-                    raise
-            else:
-                created = self._json(response, "/3/invoicepayments").get("InvoicePayment")
-                ident = created.get("Number") if isinstance(created, dict) else None
-                if not isinstance(ident, str | int) or isinstance(ident, bool):
-                    raise RemoteError(
-                        "Fortnox registered the payment but did not say its number",
-                        connector=self._name,
-                    )
-                found = (str(ident), False)
-        ident, booked = found
-        if self.config.bookkeep_payments and not booked:
-            self._call("PUT", f"/3/invoicepayments/{quote(ident, safe='')}/bookkeep")
-        return ident
+    def book_voucher(self, voucher: Voucher) -> str:
+        """Post a voucher in ``voucher_series`` whose description carries our reference."""
+        return post_voucher(self, voucher)
 
-    def _find_payment(self, number: str, payment: Payment) -> tuple[str, bool] | None:
-        """An earlier payment on the invoice with the same date and amount: (number, booked)."""
-        for _, items in self._pages("payments", {"invoicenumber": number}):
-            for item in items:
-                if not isinstance(item, dict):
-                    continue
-                ident = item.get("Number")
-                if (
-                    isinstance(ident, str | int)
-                    and str(item.get("InvoiceNumber")) == number
-                    and item.get("PaymentDate") == payment.booking_date.isoformat()
-                    and _same_amount(item.get("Amount"), payment.amount)
-                ):
-                    return str(ident), item.get("Booked") is True
-        return None
+    def find_booking(self, external_ref: str) -> str | None:
+        """The voucher booked under ``external_ref`` (financial years of the last
+        ``booking_search_days`` days). Payments carry no reference in Fortnox: not found."""
+        return find_voucher(self, external_ref)
 
     # --- check ------------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
         return check_source(
-            self._name,
+            self.name,
             CheckItem(CheckKind.CONFIG, True, f"company {self.config.company}"),
             self.tokens,
-            lambda: self._call("GET", "/3/companyinformation"),
+            lambda: self.call("GET", "/3/companyinformation"),
             reachable="company reachable",
             not_found="base_url does not lead to the Fortnox API (HTTP 404)",
         )
@@ -465,20 +436,3 @@ def _belongs(stream: str, record: Mapping[str, Any]) -> bool:
 
 def _negative(value: Any) -> bool:
     return isinstance(value, int | Decimal | float) and not isinstance(value, bool) and value < 0
-
-
-def _same_amount(value: Any, amount: Decimal) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | Decimal | float | str):
-        return False
-    try:
-        return Decimal(str(value)) == amount
-    except ArithmeticError:
-        return False
-
-
-def _json_amount(amount: Decimal) -> float:
-    """A two-decimal amount as a JSON number; the float's shortest form is the exact text."""
-    value = float(amount)
-    if Decimal(repr(value)) != amount:
-        raise ConnectorError(f"amount {amount} cannot be sent exactly", connector="fortnox")
-    return value

@@ -8,8 +8,9 @@ after" filters — ``lastChangedDateTimeOffsetGreaterThan`` on customers,
 one request per stream plus two for changed contact persons and delivery addresses.
 
 Payments are booked back as a bank voucher whose customer line names the invoice number and
-KID, so Go matches it against the invoice; ``ExternalImportReference`` (unique per Go client)
-carries our payment id, and the ledger is searched for it before anything is posted.
+KID, so Go matches it against the invoice, and vouchers as manual journals; both carry our
+reference in ``ExternalImportReference`` (unique per Go client), and the ledger is searched for
+it before anything is posted (``_poweroffice_booking``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, ClassVar
 
-import requests
 from pydantic import Field, SecretStr, field_validator
 
 from claimbridge.connectors.accounting._poweroffice_auth import (
@@ -28,7 +28,13 @@ from claimbridge.connectors.accounting._poweroffice_auth import (
     TokenSource,
     poweroffice_error_info,
 )
+from claimbridge.connectors.accounting._poweroffice_booking import (
+    book_manual_voucher,
+    book_payment,
+    find_booked,
+)
 from claimbridge.connectors.accounting._poweroffice_cursor import Watermark, parse_timestamp
+from claimbridge.connectors.accounting._poweroffice_json import json_list, json_object
 from claimbridge.connectors.base import (
     Canonical,
     CheckItem,
@@ -42,11 +48,11 @@ from claimbridge.connectors.base import (
     Source,
     SourceCapabilities,
     StreamSpec,
+    Voucher,
 )
 from claimbridge.errors import (
     AuthError,
     ClaimbridgeError,
-    ConnectorError,
     NotFoundError,
     ParseError,
     RecordError,
@@ -120,6 +126,9 @@ class PowerOfficeSettings(ConnectorSettings):
     bank_account_id: int | None = Field(
         default=None, description="general ledger account id of the bank, for booking back"
     )
+    booking_search_days: int = Field(
+        default=90, ge=1, le=3660, description="days back find_booking looks for vouchers"
+    )
     http: HttpOptions = HttpOptions(rate_limit_per_s=10)
 
     @field_validator("base_url", "token_url")
@@ -134,7 +143,7 @@ class PowerOfficeSource(Source):
     type_name: ClassVar[str] = "poweroffice"
     Settings: ClassVar[type[ConnectorSettings]] = PowerOfficeSettings
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        incremental=True, fetch_by_id=True, can_book_payments=True
+        incremental=True, fetch_by_id=True, can_book_payments=True, can_book_vouchers=True
     )
     config_example: ClassVar[str] = """\
 # PowerOffice Go API v2. Keys: the application key of your integration, the client key the
@@ -152,6 +161,7 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
 # lookback_s = 300                 # incremental syncs re-read this many seconds back
 # history_days = 1200              # how far back a first sync reads payments and credit notes
 # bank_account_id = 12345          # GL account id of the bank account; needed to book payments
+# booking_search_days = 90         # how far back find_booking looks for booked vouchers
 # [sources.ledger.http]
 # rate_limit_per_s = 10            # client-side pace; Go answers 429 with Retry-After beyond it
 """
@@ -223,7 +233,7 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
         items = [CheckItem(CheckKind.AUTH, True, "access token obtained")]
         path = "/ClientIntegrationInformation"
         try:
-            info = _json_object(self.client.get(path), path) or {}
+            info = json_object(self.client.get(path), path) or {}
         except AuthError as exc:
             if exc.status == 401:  # refused even with a token fresh from Go: it opens nothing
                 items.append(CheckItem(CheckKind.CONFIG, False, _NO_CLIENT))
@@ -265,7 +275,7 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
         what = f"bank_account_id {account_id}"
         try:
             response = self.client.get(f"/GeneralLedgerAccounts/{account_id}")
-            account = _json_object(response, "/GeneralLedgerAccounts/{id}")
+            account = json_object(response, "/GeneralLedgerAccounts/{id}")
         except RemoteError as exc:
             if exc.status == 404:
                 message = f"{what} is no general ledger account of this Go client"
@@ -320,13 +330,13 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
                 if since is None
                 else {"balanceLastChangedDateTimeOffsetGreaterThan": _iso(since)}
             )
-            for page in self._pages("/OutgoingInvoices", params, stream):
+            for page in self.pages("/OutgoingInvoices", params, stream):
                 yield [r for r in page if r.data.get("VoucherType") != _CREDIT_NOTE]
         else:
             params = self._ledger_params(stream)
             if since is not None:
                 params["createdDateTimeOffsetGreaterThan"] = _iso(since)
-            yield from self._pages("/Customerledger/Statement", params, stream)
+            yield from self.pages("/Customerledger/Statement", params, stream)
 
     def _ledger_params(self, stream: StreamSpec) -> dict[str, str | int]:
         """The customer-ledger query of ``stream``: its voucher types, the history window."""
@@ -347,7 +357,7 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
         if since is not None:
             params["lastChangedDateTimeOffsetGreaterThan"] = _iso(since)
         seen: set[str] = set()
-        for page in self._pages("/Customers", params, CUSTOMERS):
+        for page in self.pages("/Customers", params, CUSTOMERS):
             seen.update(_record_key(r.data, CUSTOMERS) for r in page)
             yield self._with_contacts(page)
         if since is None:
@@ -356,7 +366,7 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
         touched: set[str] = set()
         for path in ("/ContactPersons", "/ContactDeliveryAddresses"):
             filters = {"lastChangedDateTimeOffsetGreaterThan": _iso(since)}
-            for page in self._pages(path, filters, CUSTOMERS):
+            for page in self.pages(path, filters, CUSTOMERS):
                 touched.update(str(r.data.get("ContactId")) for r in page)
         extra = sorted(touched - seen - {"None"})
         if extra:
@@ -369,14 +379,14 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
         addresses: dict[str, dict[str, Any]] = {}
         for batch in _batches(ids, _ID_BATCH):
             contact_ids = {"contactIds": ",".join(batch)}
-            for page in self._pages("/ContactPersons", contact_ids, CUSTOMERS):
+            for page in self.pages("/ContactPersons", contact_ids, CUSTOMERS):
                 for row in (p.data for p in page):
                     owner = str(row.get("ContactId"))
                     if row.get("IsActive") is not False and (
                         owner not in persons or row.get("IsDefault") is True
                     ):
                         persons[owner] = dict(row)
-            for page in self._pages("/ContactDeliveryAddresses", contact_ids, CUSTOMERS):
+            for page in self.pages("/ContactDeliveryAddresses", contact_ids, CUSTOMERS):
                 for row in (p.data for p in page):
                     owner = str(row.get("ContactId"))
                     if owner not in addresses or row.get("IsPrimary") is True:
@@ -392,7 +402,7 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
             enriched.append(RawRecord(data=data, location=record.location))
         return enriched
 
-    def _pages(
+    def pages(
         self, path: str, params: Mapping[str, str | int], stream: StreamSpec
     ) -> Iterator[list[RawRecord]]:
         """Every page of a Go list, one request each, until a short or empty page."""
@@ -401,7 +411,7 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
         while True:
             query = {**params, "PageNumber": number, "PageSize": size}
             response = self.client.get(path, params=query)
-            rows = _json_list(response, path)
+            rows = json_list(response, path)
             yield [
                 RawRecord(data=row, location=f"poweroffice:{path}?page={number}#{index}")
                 for index, row in enumerate(rows, start=1)
@@ -426,12 +436,12 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
         elif stream.name == "invoices":
             for batch in _batches(wanted, _ID_BATCH):
                 query = {"invoiceIds": ",".join(batch)}
-                for page in self._pages("/OutgoingInvoices", query, stream):
+                for page in self.pages("/OutgoingInvoices", query, stream):
                     yield from (r for r in page if r.data.get("VoucherType") != _CREDIT_NOTE)
         elif stream.name in ("payments", "credit_notes"):
             missing = {i for i in wanted if i.isdigit()}
             params = self._ledger_params(stream)
-            for page in self._pages("/Customerledger/Statement", params, stream):
+            for page in self.pages("/Customerledger/Statement", params, stream):
                 for record in page:
                     key = _record_key(record.data, stream)
                     if key in missing:
@@ -450,7 +460,7 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
                 if exc.status == 404:
                     continue
                 raise
-            data = _json_object(response, "/Customers/{id}")
+            data = json_object(response, "/Customers/{id}")
             if data is not None:
                 yield RawRecord(data=data, location=f"poweroffice:/Customers/{key}")
 
@@ -478,52 +488,24 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
         )
         return (result,)
 
-    # --- book back ------------------------------------------------------------------------
+    # --- book back (see _poweroffice_booking) ----------------------------------------------
 
     def register_payment(self, payment: Payment, claim: Claim) -> str:
         """Post a bank voucher paying ``claim``; the id of an earlier one for the same payment
         if the ledger already has it (so a retry after a lost answer books nothing twice)."""
-        if self.options.bank_account_id is None:
-            raise ConnectorError(
-                "bank_account_id is not configured; it is needed to book payments",
-                connector=self.type_name,
-            )
-        reference = f"claimbridge-{payment.payment_id}"[:50]
-        customer = self._customer_for(claim)
-        existing = self._find_voucher(reference, customer, payment.booking_date)
-        if existing is not None:
-            return existing
-        posting = payment.booking_date.isoformat()
-        amount = payment.amount
-        line_common = {"PostingDate": posting, "VatId": None, "Description": "claimbridge"}
-        body = {
-            "CurrencyCode": payment.currency,
-            "VoucherDate": posting,
-            "Description": f"Payment of invoice {claim.invoice_number}",
-            "ExternalImportReference": reference,
-            "VoucherLines": [
-                {
-                    **line_common,
-                    "AccountId": self.options.bank_account_id,
-                    "CurrencyAmount": amount,
-                },
-                {
-                    **line_common,
-                    "AccountId": customer["SubledgerAccountId"],
-                    "CurrencyAmount": -amount,
-                    "InvoiceNo": claim.invoice_number,
-                    "Cid": claim.kid,
-                },
-            ],
-        }
-        response = self.client.post("/Vouchers/BankJournals", json=_jsonable(body))
-        created = _json_object(response, "/Vouchers/BankJournals")
-        voucher_id = created.get("Id") if created else None
-        if not isinstance(voucher_id, str) or not voucher_id:
-            raise ParseError("the created bank voucher has no id", field="Id")
-        return voucher_id
+        return book_payment(self, payment, claim)
 
-    def _customer_for(self, claim: Claim) -> Mapping[str, Any]:
+    def book_voucher(self, voucher: Voucher) -> str:
+        """Post a manual journal carrying our reference in ``ExternalImportReference``."""
+        return book_manual_voucher(self, voucher)
+
+    def find_booking(self, external_ref: str) -> str | None:
+        """The voucher, payment or manual journal, booked under ``external_ref`` (a payment id
+        or a voucher's reference) and dated in the last ``booking_search_days`` days."""
+        return find_booked(self, external_ref)
+
+    def customer_for(self, claim: Claim) -> Mapping[str, Any]:
+        """The customer record of ``claim``'s debtor, with its sub-ledger account."""
         record = next(iter(self.fetch(CUSTOMERS, [claim.debtor_id])), None)
         if record is None:
             raise NotFoundError(f"customer {claim.debtor_id} of the invoice is not in the ledger")
@@ -531,22 +513,6 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
         if not isinstance(data.get("SubledgerAccountId"), int):
             raise ParseError("the customer has no sub-ledger account", field="SubledgerAccountId")
         return data
-
-    def _find_voucher(
-        self, reference: str, customer: Mapping[str, Any], day: dt.date
-    ) -> str | None:
-        params: dict[str, str | int] = {
-            "fromDate": day.isoformat(),
-            "toDate": day.isoformat(),
-            "voucherTypes": "BankJournal",
-        }
-        if isinstance(customer.get("Number"), int):
-            params["customerNos"] = str(customer["Number"])
-        for page in self._pages("/Customerledger/Statement", params, PAYMENTS):
-            for record in page:
-                if record.data.get("ExternalImportReference") == reference:
-                    return str(record.data.get("VoucherId"))
-        return None
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -608,39 +574,3 @@ def _remaining(data: Mapping[str, Any]) -> Decimal | None:
     if total == posted:
         return balance
     return (total * balance / posted).quantize(_CENT, rounding=ROUND_HALF_EVEN)
-
-
-def _decode(response: requests.Response, path: str) -> Any:
-    if response.status_code == 204 or not response.content:
-        return None
-    try:
-        return response.json(parse_float=Decimal)
-    except ValueError:
-        raise ParseError("answer is not JSON", file=f"poweroffice:{path}") from None
-
-
-def _json_list(response: requests.Response, path: str) -> list[dict[str, Any]]:
-    data = _decode(response, path)
-    if data is None:
-        return []
-    if not isinstance(data, list):
-        raise ParseError("expected a JSON list", file=f"poweroffice:{path}")
-    return [row if isinstance(row, dict) else {"_invalid": True} for row in data]
-
-
-def _json_object(response: requests.Response, path: str) -> dict[str, Any] | None:
-    data = _decode(response, path)
-    if data is not None and not isinstance(data, dict):
-        raise ParseError("expected a JSON object", file=f"poweroffice:{path}")
-    return data
-
-
-def _jsonable(value: Any) -> Any:
-    """Decimals as JSON numbers with their exact digits (requests' encoder refuses them)."""
-    if isinstance(value, Decimal):
-        return float(value) if value == value.quantize(_CENT) else str(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value

@@ -7,6 +7,9 @@ Credit notes are invoices with ``isCreditNote``; reminders, their fees and the n
 collection are the invoice's ``reminders``. The remaining principal is
 ``amountCurrencyOutstanding`` (without reminder fees), in the invoice's currency.
 
+Booking back: payments on invoices (``_tripletex_booking``) and manual vouchers carrying our
+reference in ``externalVoucherNumber`` (``_tripletex_vouchers``).
+
 ``check()`` tells apart tokens Tripletex refuses (AUTH) from a ``company_id`` the tokens
 cannot act for (CONFIG): it asks as the token's own company first, then whether the
 configured company is that company or one of its accountant clients.
@@ -47,6 +50,10 @@ from claimbridge.connectors.accounting._tripletex_streams import (
     paged,
     parse_cursor,
 )
+from claimbridge.connectors.accounting._tripletex_vouchers import (
+    book_voucher as post_voucher,
+)
+from claimbridge.connectors.accounting._tripletex_vouchers import find_voucher
 from claimbridge.connectors.base import (
     Canonical,
     CheckItem,
@@ -59,6 +66,7 @@ from claimbridge.connectors.base import (
     Source,
     SourceCapabilities,
     StreamSpec,
+    Voucher,
 )
 from claimbridge.errors import (
     AuthError,
@@ -137,7 +145,7 @@ class TripletexSource(Source):
     type_name: ClassVar[str] = "tripletex"
     Settings: ClassVar[type[ConnectorSettings]] = TripletexSettings
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        incremental=True, fetch_by_id=True, can_book_payments=True
+        incremental=True, fetch_by_id=True, can_book_payments=True, can_book_vouchers=True
     )
     config_example: ClassVar[str] = """\
 # Tripletex API v2. The consumer token comes with the integration; the company creates an
@@ -233,10 +241,12 @@ employee_token = "${TRIPLETEX_EMPLOYEE_TOKEN}"
         *,
         idempotent: bool | None = None,
         company_id: int | None = None,
+        json: Any = None,
     ) -> dict[str, Any]:
         """One API call with a session; a rejected session is renewed once and retried.
 
-        ``company_id`` acts for another company than the configured one (``0``: the token's).
+        ``company_id`` acts for another company than the configured one (``0``: the token's);
+        ``json`` is the request body.
         """
         self._ensure_session()
         for attempt in (1, 2):
@@ -244,7 +254,7 @@ employee_token = "${TRIPLETEX_EMPLOYEE_TOKEN}"
             auth = None if company_id is None else self._auth.for_company(company_id)
             try:
                 response = self.http.request(
-                    method, path, params=params, auth=auth, idempotent=idempotent
+                    method, path, params=params, json=json, auth=auth, idempotent=idempotent
                 )
             except AuthError as exc:
                 if attempt == 2 or exc.code not in (None, "3000"):
@@ -322,6 +332,16 @@ employee_token = "${TRIPLETEX_EMPLOYEE_TOKEN}"
                 "tripletex: set payment_type_id (an invoice payment type) to book payments"
             )
         return book_payment(self._call, payment, claim, self.cfg.payment_type_id)
+
+    def book_voucher(self, voucher: Voucher) -> str:
+        """Post a manual voucher with our reference as its ``externalVoucherNumber``."""
+        return post_voucher(self._call, voucher, self.cfg.default_currency)
+
+    def find_booking(self, external_ref: str) -> str | None:
+        """The voucher booked under ``external_ref``. Payments booked on invoices carry no
+        reference in Tripletex, so they are not found here (``register_payment`` finds its
+        own by invoice, date and amount)."""
+        return find_voucher(self._call, external_ref)
 
     # --- check ----------------------------------------------------------------------------
 

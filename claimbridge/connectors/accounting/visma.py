@@ -15,6 +15,8 @@ changed costs one request per stream whatever the size of the ledger.
 Visma's API lists no payments of customer invoices: a payment shows up as an invoice whose
 ``RemainingAmountInvoiceCurrency`` fell, which the invoice stream carries. Credit notes are
 customer invoices with ``IsCreditInvoice`` and a ``ReferringInvoiceId``.
+
+Booking back: payments on invoices (``_visma_booking``), vouchers (``_visma_vouchers``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from claimbridge.connectors.accounting._records import (
 )
 from claimbridge.connectors.accounting._visma_auth import VISMA_OAUTH, visma_error_info
 from claimbridge.connectors.accounting._visma_booking import book_payment
+from claimbridge.connectors.accounting._visma_vouchers import book_voucher as post_voucher
+from claimbridge.connectors.accounting._visma_vouchers import find_voucher
 from claimbridge.connectors.base import (
     Canonical,
     CheckItem,
@@ -48,6 +52,7 @@ from claimbridge.connectors.base import (
     Source,
     SourceCapabilities,
     StreamSpec,
+    Voucher,
 )
 from claimbridge.errors import (
     ConfigError,
@@ -141,6 +146,9 @@ class VismaSettings(ConnectorSettings):
     lookback_seconds: int = Field(
         default=300, ge=0, le=86_400, description="changes read again on every run"
     )
+    booking_search_days: int = Field(
+        default=90, ge=1, le=3660, description="days back find_booking looks for vouchers"
+    )
     http: HttpOptions = Field(default_factory=_http_defaults)
 
 
@@ -150,11 +158,12 @@ class VismaSource(Source):
     type_name: ClassVar[str] = "visma"
     Settings: ClassVar[type[ConnectorSettings]] = VismaSettings
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        incremental=True, fetch_by_id=True, can_book_payments=True
+        incremental=True, fetch_by_id=True, can_book_payments=True, can_book_vouchers=True
     )
     config_example: ClassVar[str] = """\
 # An OAuth2 app from the Visma Developer Portal, authorized once by a user of the company
-# with the scopes ea:api offline_access ea:sales (ea:sales_readonly if you will not book).
+# with the scopes ea:api offline_access ea:sales (ea:sales_readonly if you will not book),
+# and ea:accounting to book interest, fees and commission as vouchers.
 client_id = "${CLAIMBRIDGE_VISMA_CLIENT_ID}"
 client_secret = "${CLAIMBRIDGE_VISMA_CLIENT_SECRET}"
 # The refresh token from that authorization. Visma spends it on every refresh: claimbridge
@@ -229,7 +238,7 @@ refresh_token = "${CLAIMBRIDGE_VISMA_REFRESH_TOKEN}"
                 return None
             raise
 
-    def _pages(
+    def pages(
         self, path: str, params: Mapping[str, str]
     ) -> Iterator[tuple[int, list[Any], Mapping[str, Any]]]:
         """Every page of a list, following ``Meta.TotalNumberOfPages``."""
@@ -260,7 +269,7 @@ refresh_token = "${CLAIMBRIDGE_VISMA_REFRESH_TOKEN}"
         numbers: dict[str, str | None] = {}
         new_cursor: str | None = None
         pending: Page | None = None
-        for number, items, meta in self._pages(path, params):
+        for number, items, meta in self.pages(path, params):
             if new_cursor is None:
                 new_cursor = make_cursor(self._server_time(meta) - self._lookback)
             if pending is not None:
@@ -375,6 +384,16 @@ refresh_token = "${CLAIMBRIDGE_VISMA_REFRESH_TOKEN}"
                 [ConfigProblem("bank_account_id", "set the id of a bank account")],
             )
         return book_payment(self, payment, claim, account)
+
+    def book_voucher(self, voucher: Voucher) -> str:
+        """Post a voucher whose ``VoucherText`` carries our reference (``_visma_vouchers``)."""
+        return post_voucher(self, voucher)
+
+    def find_booking(self, external_ref: str) -> str | None:
+        """The voucher booked under ``external_ref`` and dated in the last
+        ``booking_search_days`` days. Visma cannot list an invoice's payments, so a payment id
+        finds nothing."""
+        return find_voucher(self, external_ref)
 
     # --- check ------------------------------------------------------------------------------
 
