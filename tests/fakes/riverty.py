@@ -147,7 +147,9 @@ class RivertyFake:
         self.numbers: dict[tuple[str, str], dict[str, Any]] = {}  # (kind, number) -> body
         self.pending: list[tuple[str, str, dict[str, Any]]] = []  # (kind, claim, body)
         self.failures: list[tuple[str, Reply]] = []  # (path prefix, reply)
+        self._skips: dict[int, int] = {}
         self.lose_answers = False
+        self.drop_correction_answers = 0  # corrections stored, then a timeout (this many)
         self.search_list_name = "items"
         self.exchanges: list[Exchange] = []
         self.calls = 0
@@ -199,14 +201,21 @@ class RivertyFake:
         return serve
 
     def _fault(self, path: str) -> Reply | None:
+        fire = None
         for i, (prefix, reply) in enumerate(self.failures):
-            if path.startswith(prefix):
-                del self.failures[i]
-                return reply
-        return None
+            if not path.startswith(prefix):
+                continue
+            if self._skips.get(id(reply), 0) > 0:  # let this many matching requests through
+                self._skips[id(reply)] -= 1
+            elif fire is None:
+                fire = i
+        return None if fire is None else self.failures.pop(fire)[1]
 
-    def fail_next(self, status: int, *, path: str = "/v1/claims", **kwargs: Any) -> str:
-        """Queue one failure for the next request under ``path``; returns the reason given."""
+    def fail_next(
+        self, status: int, *, path: str = "/v1/claims", skip: int = 0, **kwargs: Any
+    ) -> str:
+        """Queue one failure for the next request under ``path`` (after ``skip`` of them go
+        through); returns the reason the agency gives."""
         if status == 429:
             retry_after = str(kwargs.get("retry_after", 7))
             reply = problem(429, "Too Many Requests")
@@ -218,6 +227,8 @@ class RivertyFake:
             if status in (401, 403):
                 reply = problem(status, "Unauthorized" if status == 401 else "Forbidden")
         self.failures.append((path, reply))
+        if skip:
+            self._skips[id(reply)] = skip
         return str(kwargs.get("detail", "The claim does not meet the handover requirements"))
 
     # --- token ------------------------------------------------------------------------------
@@ -614,6 +625,9 @@ class RivertyFake:
         if number:
             self.numbers[(kind, number)] = body
         self.pending.append((kind, claim.number, body))
+        if self.drop_correction_answers > 0:
+            self.drop_correction_answers -= 1
+            return 0, {}, requests.exceptions.ReadTimeout("read timed out")
         return _json({"requestId": str(uuid.uuid4())})
 
 
