@@ -220,6 +220,42 @@ class RivertyAgency(Agency):
         reduce=True,
     )
 
+    config_example: ClassVar[str] = """\
+# Riverty's collection API; see docs/connectors/riverty.md. Riverty issues the API root, the
+# client id and the client secret once onboarding (KYC, contract) is done.
+url = "https://agency.example"
+client_id = "CHANGE-ME"
+client_secret = "${CLAIMBRIDGE_RIVERTY_CLIENT_SECRET}"
+# The Auth0 token endpoint and audience Riverty names for your environment (its test
+# environment documents the audience https://api-test.horizonafs.io).
+# token_url = "https://identity.riverty.io/oauth/token"
+# audience = "https://api.horizonafs.io"
+# Allocation requested for direct payments when your agreement puts principal first;
+# unset lets Riverty allocate by law (costs, interest, principal).
+# allocate_payments_to = "PRINCIPAL_CLAIM"
+# When a person's national id is sent: never, when_no_usable_address or always.
+# national_id = "when_no_usable_address"
+# send_organization_number = true
+# send_date_of_birth = true
+# only_valid_contacts = true       # only phones and e-mails washing found valid
+# reminder_fees = true             # reminder fees as REMINDER_FEE costs of their invoices
+# Values Riverty's public reference does not list: confirm them with Riverty.
+# company_customer_type = "COMPANY"
+# contact_person_type = "CONTACT_PERSON"   # unset: a company's contact person is not sent
+# partial_recall_type = "PARTIAL_RECALL"
+# Mapping files (a packaged name or a path), should Riverty name fields otherwise.
+# person_mapping = "riverty_customer_person"
+# company_mapping = "riverty_customer_company"
+# address_mapping = "riverty_address"
+# invoice_mapping = "riverty_invoice"
+# Reading transactions back: first look-back, window per request, re-read overlap.
+# updates_lookback_days = 30
+# updates_window_hours = 24
+# updates_overlap_minutes = 60
+# [agencies.riverty.http]
+# rate_limit_per_s = 5             # Riverty publishes no limit; a 429's Retry-After is honoured
+"""
+
     settings: RivertySettings
 
     def __init__(
