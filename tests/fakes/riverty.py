@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import itertools
 import json
 import re
@@ -48,11 +49,13 @@ SCHEMA_ID = "urn:claimbridge:test:riverty-collection-api"
 Reply = tuple[int, dict[str, str], Any]
 
 
+@functools.cache
 def load_schema() -> dict[str, Any]:
     document: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     return document
 
 
+@functools.cache
 def validator(definition: str) -> jsonschema.Draft202012Validator:
     """A validator for one ``$defs`` entry of the documented shapes."""
     registry: Registry[Any] = Registry().with_resource(
