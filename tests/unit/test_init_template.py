@@ -171,7 +171,7 @@ def test_env_var_name() -> None:
 
 
 INSTALLED = load_registry()
-AGENCIES = ("sandbox", "file_drop", "amili", "amili_se")
+AGENCIES = ("sandbox", "file_drop", "amili", "amili_se", "riverty")
 COMBINATIONS = [(s, a) for s in sorted(INSTALLED.sources) for a in AGENCIES]
 
 
