@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
@@ -426,7 +425,7 @@ def test_benchmark_cli(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_benchmark_generator_is_fast_and_flat(tmp_path: Path) -> None:
+def test_benchmark_generator_memory_is_flat(tmp_path: Path) -> None:
     def run(*, invoices: int, debtors: int) -> int:
         # In a child process: in the suite's process other tests' threads would be traced too.
         script = (
@@ -448,11 +447,7 @@ def test_benchmark_generator_is_fast_and_flat(tmp_path: Path) -> None:
     # ten times the invoices over the same debtors: rows stream, so memory must not follow
     small_peak = run(invoices=10_000, debtors=5_000)
     big_peak = run(invoices=100_000, debtors=5_000)
-    assert big_peak < small_peak * 1.2
-    started = time.perf_counter()
-    generate(tmp_path / "speed", invoices=100_000, debtors=20_000, today=TODAY)
-    rate = 100_000 / (time.perf_counter() - started)
-    assert rate > 50_000, f"{rate:,.0f} invoice rows/s"  # ~110,000/s measured on one core
+    assert big_peak < small_peak * 1.2  # its speed is measured by benchmarks/, not here
 
 
 # --- helpers --------------------------------------------------------------------------------
