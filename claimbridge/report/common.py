@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, and_, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Select, Subquery, func, literal, select, union_all
 
 from claimbridge.report.sql import cents, day_of, month_of, optional_column
 from claimbridge.schemas.case import CaseStatus
@@ -103,7 +103,6 @@ def settlement_lines(pipeline: str | None, *, with_currency: bool = True) -> Sub
     lines = settlements_seen.c
     dated = optional_column(settlements_seen, *SETTLEMENT_DATE_COLUMNS)
     date_column: ColumnElement[Any] = dated if dated is not None else lines.seen_at
-    source: Any = settlements_seen
     currency: ColumnElement[Any]
     stored_currency = optional_column(settlements_seen, *SETTLEMENT_CURRENCY_COLUMNS)
     if not with_currency:
@@ -111,14 +110,13 @@ def settlement_lines(pipeline: str | None, *, with_currency: bool = True) -> Sub
     elif stored_currency is not None:
         currency = stored_currency
     else:
-        source = settlements_seen.outerjoin(cases, cases.c.case_key == lines.case_key).outerjoin(
-            claims,
-            and_(
-                claims.c.pipeline == lines.pipeline,
-                claims.c.invoice_number == lines.invoice_number,
-            ),
+        # Scalar subqueries rather than joins: COALESCE stops at the first currency found,
+        # so the claim is looked up only for a line whose case is unknown.
+        of_case = select(cases.c.currency).where(cases.c.case_key == lines.case_key)
+        of_claim = select(claims.c.currency).where(
+            claims.c.pipeline == lines.pipeline, claims.c.invoice_number == lines.invoice_number
         )
-        currency = func.coalesce(cases.c.currency, claims.c.currency, "")
+        currency = func.coalesce(of_case.scalar_subquery(), of_claim.scalar_subquery(), "")
     query = select(
         lines.pipeline,
         lines.agency,
@@ -132,7 +130,7 @@ def settlement_lines(pipeline: str | None, *, with_currency: bool = True) -> Sub
         cents(lines.interest).label("interest"),
         cents(lines.fees).label("fees"),
         cents(lines.commission).label("commission"),
-    ).select_from(source)
+    )
     if pipeline:
         query = query.where(lines.pipeline == pipeline)
     return query.subquery("lines")

@@ -7,6 +7,7 @@ handed-over claims (``payments_seen``). Amounts are never added up across curren
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select, true
 
 from claimbridge.report.common import (
     EVERYTHING,
@@ -138,42 +139,47 @@ def recovery_report(store: StateStore, filters: Filters = EVERYTHING) -> Recover
     to the creditor are not the agency's recovery and are in the cash flow report instead.
     """
     lines = settlement_lines(filters.pipeline)
-    booked = lines.c.status == "booked"
+    in_period = and_(true(), *filters.days(lines.c.day))
+    booked = and_(in_period, lines.c.status == "booked")
 
-    def booked_only(column: Any) -> Any:
-        return func.sum(case((booked, column), else_=0))
+    def total(condition: ColumnElement[bool], column: Any) -> Any:
+        return func.sum(case((condition, column), else_=0))
 
-    query = (
+    groups = (lines.c.month, lines.c.pipeline, lines.c.agency, lines.c.currency)
+    query = (  # one pass: the period's amounts, what of them is booked, principal to date
         select(
-            lines.c.month,
-            lines.c.pipeline,
-            lines.c.agency,
-            lines.c.currency,
-            func.count(),
-            *(func.sum(lines.c[name]) for name in PARTS),
-            func.sum(case((booked, 1), else_=0)),
-            *(booked_only(lines.c[name]) for name in PARTS),
+            *groups,
+            total(in_period, 1),
+            *(total(in_period, lines.c[name]) for name in PARTS),
+            total(booked, 1),
+            *(total(booked, lines.c[name]) for name in PARTS),
+            func.sum(lines.c.principal),
         )
-        .where(*filters.days(lines.c.day))
-        .group_by(lines.c.month, lines.c.pipeline, lines.c.agency, lines.c.currency)
-        .order_by(lines.c.month, lines.c.pipeline, lines.c.agency, lines.c.currency)
+        .group_by(*groups)
+        .order_by(*groups)
     )
+    if filters.until:
+        query = query.where(lines.c.day <= filters.until.isoformat())
+    months: list[RecoveryMonth] = []
+    to_date: dict[Key, int] = defaultdict(int)
     with read_connection(store.engine) as conn:
-        months = [
-            RecoveryMonth(r[0], r[1], r[2], r[3], Amounts.of(*r[4:9]), Amounts.of(*r[9:14]))
-            for r in conn.execute(query)
-        ]
+        for r in conn.execute(query):
+            to_date[r[1], r[2], r[3]] += int(r[14] or 0)
+            if r[4]:
+                recovered, booked_part = Amounts.of(*r[4:9]), Amounts.of(*r[9:14])
+                months.append(RecoveryMonth(r[0], r[1], r[2], r[3], recovered, booked_part))
         handed_over = _handed_over(conn, filters)
-        to_date = _settled_principal(conn, filters)
-    in_period: dict[Key, tuple[Amounts, Amounts]] = defaultdict(lambda: (NO_AMOUNTS, NO_AMOUNTS))
+    in_period_sums: dict[Key, tuple[Amounts, Amounts]] = defaultdict(
+        lambda: (NO_AMOUNTS, NO_AMOUNTS)
+    )
     for month in months:
         key = (month.pipeline, month.agency, month.currency)
-        recovered, booked_so_far = in_period[key]
-        in_period[key] = (recovered + month.recovered, booked_so_far + month.booked)
+        recovered, booked_so_far = in_period_sums[key]
+        in_period_sums[key] = (recovered + month.recovered, booked_so_far + month.booked)
     totals = []
-    for key in sorted(set(in_period) | set(handed_over) | set(to_date)):
-        recovered, booked_amounts = in_period[key]
-        given, got = handed_over.get(key, money(0)), to_date.get(key, money(0))
+    for key in sorted(set(in_period_sums) | set(handed_over) | set(to_date)):
+        recovered, booked_amounts = in_period_sums[key]
+        given, got = handed_over.get(key, money(0)), money(to_date.get(key, 0))
         totals.append(RecoveryTotal(*key, recovered, booked_amounts, given, got, ratio(got, given)))
     return RecoveryReport(
         filters.since, filters.until, settlement_dated_by(), tuple(months), tuple(totals)
@@ -193,16 +199,6 @@ def _handed_over(conn: Any, filters: Filters) -> dict[Key, Decimal]:
         query = query.where(c.pipeline == filters.pipeline)
     if filters.until:
         query = query.where(c.handed_over_on <= filters.until)
-    return {(r[0], r[1], r[2]): money(r[3]) for r in conn.execute(query)}
-
-
-def _settled_principal(conn: Any, filters: Filters) -> dict[Key, Decimal]:
-    lines = settlement_lines(filters.pipeline)
-    query = select(
-        lines.c.pipeline, lines.c.agency, lines.c.currency, func.sum(lines.c.principal)
-    ).group_by(lines.c.pipeline, lines.c.agency, lines.c.currency)
-    if filters.until:
-        query = query.where(lines.c.day <= filters.until.isoformat())
     return {(r[0], r[1], r[2]): money(r[3]) for r in conn.execute(query)}
 
 
@@ -252,13 +248,10 @@ def cashflow_report(store: StateStore, filters: Filters = EVERYTHING) -> Cashflo
     """
     lines = settlement_lines(filters.pipeline)
     with read_connection(store.engine) as conn:
-        by_day, by_month = (
-            [
-                Payouts(r[0], r[1], r[2], r[3], r[4], r[5], *_net(r[6], r[7]))
-                for r in conn.execute(_payout_query(lines, period, filters))
-            ]
-            for period in (lines.c.day, lines.c.month)
-        )
+        by_day = [
+            Payouts(r[0], r[1], r[2], r[3], r[4], r[5], *_net(r[6], r[7]))
+            for r in conn.execute(_payout_query(lines, filters))
+        ]
         direct = [
             DirectPayments(r[0], r[1], r[2], r[3], r[4], money(r[5]))
             for r in conn.execute(_direct_payment_query(filters))
@@ -268,13 +261,13 @@ def cashflow_report(store: StateStore, filters: Filters = EVERYTHING) -> Cashflo
         filters.until,
         settlement_dated_by(),
         tuple(by_day),
-        tuple(by_month),
+        _per_month(by_day),
         tuple(direct),
     )
 
 
-def _payout_query(lines: Any, period: Any, filters: Filters) -> Any:
-    groups = (period, lines.c.pipeline, lines.c.agency, lines.c.currency)
+def _payout_query(lines: Any, filters: Filters) -> Any:
+    groups = (lines.c.day, lines.c.pipeline, lines.c.agency, lines.c.currency)
     return (
         select(
             *groups,
@@ -287,6 +280,27 @@ def _payout_query(lines: Any, period: Any, filters: Filters) -> Any:
         .group_by(*groups)
         .order_by(*groups)
     )
+
+
+def _per_month(days: Sequence[Payouts]) -> tuple[Payouts, ...]:
+    """Days rolled up into months. A settlement's lines share its date, so it is counted once;
+    dated by ``seen_at``, a settlement whose lines arrived on two days counts on both."""
+    months: dict[tuple[str, str, str, str], Payouts] = {}
+    for d in days:
+        key = (d.period[:7], d.pipeline, d.agency, d.currency)
+        seen = months.get(key)
+        if seen is None:
+            months[key] = dataclasses.replace(d, period=key[0])
+        else:
+            months[key] = dataclasses.replace(
+                seen,
+                settlements=seen.settlements + d.settlements,
+                lines=seen.lines + d.lines,
+                total=seen.total + d.total,
+                commission=seen.commission + d.commission,
+                net=seen.net + d.net,
+            )
+    return tuple(months[key] for key in sorted(months))
 
 
 def _net(total_cents: Any, commission_cents: Any) -> tuple[Decimal, Decimal, Decimal]:
