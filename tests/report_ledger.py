@@ -15,6 +15,8 @@ settlement lines (seen on the day shown): 10-05 H1 400 + 10 interest + 70 fees �
   (booked); 11-05 H1 100 + 5 − 10.50; 10-05 H3 250 + 20 + 35 − 30.50 (booked)
 direct payments: 11-21 EUR 120.00 on H6 (reported); 11-12 NOK 50.00 on H2 (matched);
   11-10 NOK 35.00 unmatched
+runs: ``main`` synced yesterday (failed) and this morning (ok), reconciled yesterday;
+  ``other`` is syncing now
 pipeline ``other``: O1 NOK 1000.00 due 11-01 send, not handed over (D 22);
   cb-g queued at ``drop``: O2 NOK 60.00 due 11-09, handed over 11-23 (H 14)
 """
@@ -24,10 +26,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tests.state_rows import case, claim, delivery, payment, quarantined, settlement
+from tests.state_rows import case, claim, delivery, payment, quarantined, run, settlement
 
 TODAY = dt.date(2026, 11, 23)
 SEP1 = dt.date(2026, 9, 1)
+MORNING = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
+YESTERDAY = MORNING - dt.timedelta(days=1)
+MINUTE = dt.timedelta(minutes=1)
 
 
 def day(month: int, day_: int, year: int = 2026) -> dt.date:
@@ -129,5 +134,11 @@ def report_ledger() -> dict[str, list[dict[str, Any]]]:
             delivery("cb-d", "rejected"),
             delivery("cb-f", "accepted", kind="withdraw"),
             delivery("cb-g", "pending", pipeline="other", agency="drop"),
+        ],
+        "run_rows": [
+            run("sync", "failed", started=YESTERDAY, finished=YESTERDAY + MINUTE),
+            run("sync", "ok", started=MORNING, finished=MORNING + MINUTE),
+            run("reconcile", "ok", started=YESTERDAY, finished=YESTERDAY + MINUTE),
+            run("sync", "running", started=MORNING, pipeline="other"),
         ],
     }

@@ -18,6 +18,7 @@ from claimbridge.state.tables import (
     outbox,
     payments_seen,
     quarantine,
+    runs,
     settlements_seen,
 )
 
@@ -203,6 +204,26 @@ def delivery(
     }
 
 
+def run(
+    kind: str,
+    status: str,
+    *,
+    started: dt.datetime,
+    finished: dt.datetime | None = None,
+    pipeline: str = PIPELINE,
+) -> dict[str, Any]:
+    return {
+        "run_id": f"run-{next(_serial)}",
+        "pipeline": pipeline,
+        "kind": kind,
+        "status": status,
+        "started_at": started,
+        "finished_at": finished,
+        "stats": "{}",
+        "error": None,
+    }
+
+
 def insert(store: StateStore, table: Table, rows: Iterable[dict[str, Any]]) -> None:
     """Insert rows through the table, as the store itself writes them."""
     rows = list(rows)
@@ -220,6 +241,7 @@ def add(
     payment_rows: Iterable[dict[str, Any]] = (),
     quarantine_rows: Iterable[dict[str, Any]] = (),
     outbox_rows: Iterable[dict[str, Any]] = (),
+    run_rows: Iterable[dict[str, Any]] = (),
 ) -> None:
     insert(store, claims, claim_rows)
     insert(store, cases, case_rows)
@@ -227,3 +249,4 @@ def add(
     insert(store, payments_seen, payment_rows)
     insert(store, quarantine, quarantine_rows)
     insert(store, outbox, outbox_rows)
+    insert(store, runs, run_rows)

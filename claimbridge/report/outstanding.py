@@ -31,7 +31,7 @@ from claimbridge.report.sql import (
 )
 from claimbridge.state.engine import read_connection
 from claimbridge.state.store import StateStore
-from claimbridge.state.tables import cases, claims, outbox, quarantine
+from claimbridge.state.tables import cases, claims, outbox, quarantine, runs
 
 __all__ = [
     "AgingReport",
@@ -39,6 +39,7 @@ __all__ = [
     "CaseCount",
     "ClaimCount",
     "DeliveryCount",
+    "LastRun",
     "NotSentCount",
     "QuarantineCount",
     "StatusReport",
@@ -94,6 +95,15 @@ class DeliveryCount:
 
 
 @dataclass(frozen=True, slots=True)
+class LastRun:
+    pipeline: str
+    kind: str  # sync | transfer | reconcile | …
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class StatusReport:
     """Cases and claims by status, what has not been sent and why, what is stuck."""
 
@@ -102,6 +112,7 @@ class StatusReport:
     not_sent: tuple[NotSentCount, ...]
     quarantine: tuple[QuarantineCount, ...]
     outbox: tuple[DeliveryCount, ...]
+    last_runs: tuple[LastRun, ...]
 
 
 def status_report(store: StateStore, filters: Filters = EVERYTHING) -> StatusReport:
@@ -110,7 +121,8 @@ def status_report(store: StateStore, filters: Filters = EVERYTHING) -> StatusRep
     Why: the daily look at the integration — how many cases each agency holds in each status
     and for how much, which claims were not handed over and for which reason (waiting for the
     policy's date, held for a person, waiting for approval), and what needs a person (records
-    in quarantine, deliveries pending or with an unknown outcome).
+    in quarantine, deliveries pending or with an unknown outcome), and whether the scheduled
+    runs still run (the last run of each kind per pipeline, and how it ended).
     """
     k, c, o, q = cases.c, claims.c, outbox.c, quarantine.c
     case_query = select(
@@ -153,7 +165,23 @@ def status_report(store: StateStore, filters: Filters = EVERYTHING) -> StatusRep
     outbox_query = select(o.pipeline, o.agency, o.kind, o.status, func.count()).group_by(
         o.pipeline, o.agency, o.kind, o.status
     )
+    latest = select(runs.c.pipeline, runs.c.kind, func.max(runs.c.started_at).label("at"))
     pipeline = filters.pipeline
+    if pipeline:
+        latest = latest.where(runs.c.pipeline == pipeline)
+    newest = latest.group_by(runs.c.pipeline, runs.c.kind).subquery("newest")
+    runs_query = (
+        select(runs.c.pipeline, runs.c.kind, runs.c.status, runs.c.started_at, runs.c.finished_at)
+        .join(
+            newest,
+            and_(
+                newest.c.pipeline == runs.c.pipeline,
+                newest.c.kind == runs.c.kind,
+                newest.c.at == runs.c.started_at,
+            ),
+        )
+        .order_by(runs.c.pipeline, runs.c.kind)
+    )
     if pipeline:
         case_query = case_query.where(k.pipeline == pipeline)
         claim_query = claim_query.where(c.pipeline == pipeline)
@@ -180,10 +208,24 @@ def status_report(store: StateStore, filters: Filters = EVERYTHING) -> StatusRep
             DeliveryCount(r[0], r[1], r[2], r[3], r[4])
             for r in conn.execute(outbox_query.order_by(o.pipeline, o.agency, o.kind, o.status))
         ]
+        last_runs = [
+            LastRun(r[0], r[1], r[2], _utc(r[3]), _utc(r[4]) if r[4] else None)
+            for r in conn.execute(runs_query)
+        ]
     claim_rows.sort(key=lambda r: (r.pipeline, r.agency or "", r.status, r.currency))
     return StatusReport(
-        tuple(case_rows), tuple(claim_rows), tuple(not_sent), tuple(quarantined), tuple(deliveries)
+        tuple(case_rows),
+        tuple(claim_rows),
+        tuple(not_sent),
+        tuple(quarantined),
+        tuple(deliveries),
+        tuple(last_runs),
     )
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    """SQLite gives back the stored UTC time without its zone; PostgreSQL with it."""
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,6 +89,10 @@ def share(value: Decimal | None) -> str:
     return NONE if value is None else f"{value * 100:.1f} %"
 
 
+def _minute(at: dt.datetime | None) -> str:
+    return NONE if at is None else f"{at:%Y-%m-%d %H:%M}"
+
+
 def _where(agency: str | None) -> str:
     return NOT_HANDED_OVER if agency is None else agency
 
@@ -162,6 +166,15 @@ def status_section(report: StatusReport) -> Section:
                     for r in report.outbox
                 ),
                 "no deliveries",
+            ),
+            Table(
+                "Last run of each kind",
+                _text("pipeline", "kind", "status", "started (UTC)", "finished (UTC)"),
+                tuple(
+                    (r.pipeline, r.kind, r.status, _minute(r.started_at), _minute(r.finished_at))
+                    for r in report.last_runs
+                ),
+                "no runs yet",
             ),
         ),
     )

@@ -114,6 +114,13 @@ def test_json_is_one_object_with_every_report(config: Path, flag_first: bool) ->
         "principal": "50.00",
     }
     assert data["cashflow"]["days"][0]["period"] == "2026-10-05"
+    assert data["status"]["last_runs"][1] == {
+        "pipeline": "main",
+        "kind": "sync",
+        "status": "ok",
+        "started_at": "2026-11-23T06:00:00+00:00",
+        "finished_at": "2026-11-23T06:01:00+00:00",
+    }
     assert data["resolution"]["by_age"][1]["shares"]["paid_in_full"] == "0.3333"
 
 
@@ -144,6 +151,7 @@ def test_terminal_tables(config: Path) -> None:
     out = report(config).stdout
     for heading in (
         "Cases",
+        "Last run of each kind",
         "Outstanding principal by days past due",
         "In total, with the recovery rate to date",
         "Settlement pay-outs per month",
@@ -153,6 +161,7 @@ def test_terminal_tables(config: Path) -> None:
     assert "1,840.00" in out  # NOK handed over at sandbox
     assert "40.8 %" in out  # its recovery rate
     assert "dated by when claimbridge saw them" in out
+    assert "2026-11-23 06:00" in out  # the last sync, in UTC
 
 
 def test_terminal_says_when_there_is_nothing(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from claimbridge.report.recovery import Amounts
 from claimbridge.state import StateStore
 from claimbridge.state.tables import metadata, settlements_seen
 from tests.integration.postgres import throwaway_cluster
-from tests.report_ledger import SEP1, TODAY, day, report_ledger
+from tests.report_ledger import MINUTE, MORNING, SEP1, TODAY, YESTERDAY, day, report_ledger
 from tests.state_rows import add, case, claim, payment, settlement
 
 D = Decimal
@@ -123,12 +123,25 @@ def test_status_says_why_claims_were_not_sent_and_what_is_stuck(ledger: StateSto
     ]
 
 
+def test_status_shows_the_last_run_of_each_kind(ledger: StateStore) -> None:
+    runs = [
+        (r.pipeline, r.kind, r.status, r.started_at, r.finished_at)
+        for r in status_report(ledger).last_runs
+    ]
+    assert runs == [
+        ("main", "reconcile", "ok", YESTERDAY, YESTERDAY + MINUTE),
+        ("main", "sync", "ok", MORNING, MORNING + MINUTE),
+        ("other", "sync", "running", MORNING, None),
+    ]
+
+
 def test_status_of_one_pipeline(ledger: StateStore) -> None:
     report = status_report(ledger, Filters(pipeline="other"))
     assert {r.pipeline for r in (*report.cases, *report.claims)} == {"other"}
     assert [(r.status, r.principal) for r in report.cases] == [("queued", D("60.00"))]
     assert [(r.outcome, r.claims) for r in report.not_sent] == [("send", 1)]
     assert [r.records for r in report.quarantine] == [1]
+    assert [(r.pipeline, r.status) for r in report.last_runs] == [("other", "running")]
 
 
 # --- aging --------------------------------------------------------------------------------
@@ -413,13 +426,7 @@ def test_over_payment_counts_as_the_claims_own_principal(store: StateStore) -> N
 
 def test_every_report_of_an_empty_store_is_empty(store: StateStore) -> None:
     status = status_report(store)
-    assert (status.cases, status.claims, status.not_sent, status.quarantine, status.outbox) == (
-        (),
-        (),
-        (),
-        (),
-        (),
-    )
+    assert all(getattr(status, part) == () for part in status.__slots__)
     assert aging_report(store, as_of=TODAY).rows == ()
     recovery = recovery_report(store)
     assert (recovery.months, recovery.totals) == ((), ())
