@@ -673,6 +673,7 @@ def report(
     from claimbridge.report import REPORTS, Filters, build_reports
     from claimbridge.report.html import render_html, write_html
     from claimbridge.report.render import print_reports, report_json
+    from claimbridge.report.sql import age_buckets
 
     config = obj.load()
     if pipeline:
@@ -680,16 +681,20 @@ def report(
     as_of = as_of or obj.today
     try:
         edges = tuple(int(edge) for edge in buckets.split(","))
+    except ValueError:
+        raise UsageError(f"--buckets {buckets}: give whole days, e.g. 30,60,90") from None
+    try:
+        age_buckets(edges)
+    except ValueError as exc:
+        raise UsageError(f"--buckets {buckets}: {exc}") from None
+    try:
         filters = Filters(pipeline, since, until)
     except ValueError as exc:
-        raise UsageError(f"--buckets/--since/--until: {exc}") from None
+        raise UsageError(str(exc)) from None
     store = build.open_store(config)
     try:
         names = REPORTS if which == "all" else (which,)
-        try:
-            reports = build_reports(store, names, filters, as_of=as_of, edges=edges)
-        except ValueError as exc:
-            raise UsageError(f"--buckets: {exc}") from None
+        reports = build_reports(store, names, filters, as_of=as_of, edges=edges)
     finally:
         store.close()
     if html_path is not None:
