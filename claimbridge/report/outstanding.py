@@ -12,8 +12,9 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import and_, case, func, not_, null, or_, select
+from sqlalchemy import Select, and_, case, func, not_, null, or_, select
 
 from claimbridge.report.common import (
     EVERYTHING,
@@ -165,23 +166,7 @@ def status_report(store: StateStore, filters: Filters = EVERYTHING) -> StatusRep
     outbox_query = select(o.pipeline, o.agency, o.kind, o.status, func.count()).group_by(
         o.pipeline, o.agency, o.kind, o.status
     )
-    latest = select(runs.c.pipeline, runs.c.kind, func.max(runs.c.started_at).label("at"))
     pipeline = filters.pipeline
-    if pipeline:
-        latest = latest.where(runs.c.pipeline == pipeline)
-    newest = latest.group_by(runs.c.pipeline, runs.c.kind).subquery("newest")
-    runs_query = (
-        select(runs.c.pipeline, runs.c.kind, runs.c.status, runs.c.started_at, runs.c.finished_at)
-        .join(
-            newest,
-            and_(
-                newest.c.pipeline == runs.c.pipeline,
-                newest.c.kind == runs.c.kind,
-                newest.c.at == runs.c.started_at,
-            ),
-        )
-        .order_by(runs.c.pipeline, runs.c.kind)
-    )
     if pipeline:
         case_query = case_query.where(k.pipeline == pipeline)
         claim_query = claim_query.where(c.pipeline == pipeline)
@@ -210,7 +195,7 @@ def status_report(store: StateStore, filters: Filters = EVERYTHING) -> StatusRep
         ]
         last_runs = [
             LastRun(r[0], r[1], r[2], _utc(r[3]), _utc(r[4]) if r[4] else None)
-            for r in conn.execute(runs_query)
+            for r in conn.execute(_last_runs_query(pipeline))
         ]
     claim_rows.sort(key=lambda r: (r.pipeline, r.agency or "", r.status, r.currency))
     return StatusReport(
@@ -220,6 +205,26 @@ def status_report(store: StateStore, filters: Filters = EVERYTHING) -> StatusRep
         tuple(quarantined),
         tuple(deliveries),
         tuple(last_runs),
+    )
+
+
+def _last_runs_query(pipeline: str | None) -> Select[Any]:
+    """The newest run of each kind per pipeline."""
+    latest = select(runs.c.pipeline, runs.c.kind, func.max(runs.c.started_at).label("at"))
+    if pipeline:
+        latest = latest.where(runs.c.pipeline == pipeline)
+    newest = latest.group_by(runs.c.pipeline, runs.c.kind).subquery("newest")
+    return (
+        select(runs.c.pipeline, runs.c.kind, runs.c.status, runs.c.started_at, runs.c.finished_at)
+        .join(
+            newest,
+            and_(
+                newest.c.pipeline == runs.c.pipeline,
+                newest.c.kind == runs.c.kind,
+                newest.c.at == runs.c.started_at,
+            ),
+        )
+        .order_by(runs.c.pipeline, runs.c.kind)
     )
 
 
