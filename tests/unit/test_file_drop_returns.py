@@ -440,3 +440,19 @@ def test_random_bytes_are_updates_or_one_parse_error(
         message = name
     assert name in message
     assert all(u.receipt is not None for u in updates)
+
+
+def test_a_wiped_journal_never_archives_a_file_unread(tmp_path: Path) -> None:
+    """A stored cursor from before the journal was lost must not pass files it never saw."""
+    drop = agency(tmp_path, "generic_csv")
+    drop_returns(tmp_path, {"receipts_0001.csv": RECEIPTS})
+    cursor = list(drop.updates(None))[-1].cursor
+    assert cursor == "00000001:2"
+    import shutil
+
+    shutil.rmtree(tmp_path / ".returns")
+    drop_returns(tmp_path, {"receipts_0002.csv": "idempotency_key;status\nkey-5;accepted\n"})
+    (update,) = list(agency(tmp_path, "generic_csv").updates(cursor))
+    assert update.receipt is not None
+    assert update.receipt.idempotency_key == "key-5"
+    assert update.cursor == "00000002:1"

@@ -90,6 +90,7 @@ class ReturnJournal:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.floor = 0  # arrival numbers go on above this (the caller's cursor)
 
     def _folder(self, which: str) -> Path:
         folder = self.root / which
@@ -112,8 +113,10 @@ class ReturnJournal:
         return self._entries(PENDING)
 
     def next_arrival(self) -> int:
+        """Above every file ever journaled and above the caller's cursor: a journal that was
+        wiped must not hand out numbers a stored cursor has already passed."""
         arrivals = [e.arrival for which in (PENDING, DONE) for e in self._entries(which)]
-        return max(arrivals, default=0) + 1
+        return max(*arrivals, self.floor, 0) + 1
 
     def add(self, source: str, name: str, write: Callable[[Path], None]) -> Entry:
         """Put a new file in ``pending/``: ``write`` fills a temporary path, which is then
@@ -176,6 +179,7 @@ class ReturnReader:
     def updates(self, since: str | None) -> Iterator[AgencyUpdate]:
         position = parse_cursor(since)
         if position is not None:
+            self.journal.floor = position[0]
             for entry in self.journal.pending():
                 if entry.arrival < position[0]:
                     self._confirm(entry)

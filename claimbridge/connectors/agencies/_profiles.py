@@ -29,6 +29,7 @@ from claimbridge.connectors.agencies._layouts import (
     FixedWidthWriter,
     RecordField,
     Unencodable,
+    record_values,
 )
 from claimbridge.connectors.agencies._xml import XmlLayout, XmlWriter
 from claimbridge.connectors.base import Correction, CorrectionKind, Delivery
@@ -547,8 +548,6 @@ def _summary_values(
     rows: Any,
     info: FileInfo | None,
 ) -> list[str]:
-    from claimbridge.connectors.agencies._layouts import record_values
-
     assert info is not None
     return record_values(fields, rows, info, profile.amount_text, profile.amount_value)
 
