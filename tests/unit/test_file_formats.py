@@ -351,17 +351,46 @@ path = "case.case_key"
 """
 
 
-def test_a_profile_its_schema_refuses_writes_nothing(tmp_path: Path) -> None:
+def test_a_profile_its_schema_refuses_fails_when_it_loads(tmp_path: Path) -> None:
     from claimbridge.connectors.agencies._profile_loader import PROFILES_DIR
 
     xsd = tmp_path / "generic_xml.xsd"
     xsd.write_bytes((PROFILES_DIR / "generic_xml.xsd").read_bytes())
     profile = write_profile(tmp_path, BROKEN_XML_PROFILE.format(xsd="generic_xml.xsd"))
+    refused = r"refuses a complete sample cases file at Claim/Unexpected"
+    with pytest.raises(MappingError, match=refused):
+        load_drop_profile(profile)
     drop = agency(tmp_path / "out", profile)
-    with pytest.raises(MappingError, match="does not validate against its XSD"):
-        drop.push([Delivery("k1", make_case("1")), Delivery("k2", make_case("2"))])
+    checked = drop.check()
+    assert not checked.ok
+    assert any("SCHEMAV" in i.message for i in checked.items if not i.ok)
+    with pytest.raises(MappingError):
+        drop.push([Delivery("k1", make_case("1"))])
     assert not list((tmp_path / "out").glob("*.xml"))
-    assert not list((tmp_path / "out").glob(".*"))
+
+
+def test_a_record_its_schema_refuses_for_its_values_is_rejected_alone(tmp_path: Path) -> None:
+    from claimbridge.connectors.base import Correction, CorrectionKind
+    from claimbridge.schemas import Payment, SourceRef
+
+    pay = Payment(
+        payment_id="p",
+        source=SourceRef(system="files", record_id="p"),
+        amount=Decimal("10.00"),
+        currency="NOK",
+        booking_date=TODAY,
+    )
+    good = Correction("ok", CorrectionKind.PAYMENT, "cb-" + "a" * 24, "AG", payment=pay)
+    bad = Correction("bad", CorrectionKind.PAYMENT, "not-a-case-key", "AG", payment=pay)
+    drop = agency(tmp_path, "generic_xml")
+    outcomes = drop.correct([bad, good])
+    assert [o.status for o in outcomes] == [PushStatus.REJECTED, PushStatus.SENT]
+    assert outcomes[0].reason == (
+        "does not validate against the XSD: Transaction/CaseKey (SCHEMAV_CVC_PATTERN_VALID)"
+    )
+    (only,) = drop.correct([Correction("bad-2", CorrectionKind.PAYMENT, "x", "AG", payment=pay)])
+    assert only.status is PushStatus.REJECTED  # alone in its batch: still its own fault
+    assert [len(records(drop, "transactions"))] == [1]
 
 
 def test_broken_or_missing_schema_fails_when_the_profile_loads(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ from claimbridge.connectors.agencies._profiles import (
     _Node,
 )
 from claimbridge.connectors.agencies._return_specs import ReturnSource, parse_returns
+from claimbridge.connectors.agencies._samples import prove_against_schema
 from claimbridge.connectors.agencies._xml import XmlLayout, load_schema
 from claimbridge.connectors.base import CorrectionKind
 from claimbridge.errors import MappingError
@@ -222,6 +223,8 @@ def parse_profile(text: str, label: str, base_dir: Path = PROFILES_DIR) -> DropP
         )
     sections = (cases, *corrections)
     _check_names_apart(sections, fail)
+    for section in sections:
+        prove_against_schema(section)
     returns = parse_returns(
         document.get("returns", []), label, defaults, {s.kind: s for s in sections}, base_dir
     )

@@ -24,7 +24,7 @@ from claimbridge.errors import MappingError, ParseError
 if TYPE_CHECKING:
     from claimbridge.connectors.agencies._profiles import FileProfile
 
-__all__ = ["XmlLayout", "XmlWriter", "XsdInvalid", "load_schema"]
+__all__ = ["XmlLayout", "XmlWriter", "XsdInvalid", "element_path", "load_schema"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +140,7 @@ class XmlWriter:
         problems: dict[int, str] = {}
         outside: list[str] = []
         for entry in schema.error_log:
-            reason = f"{_short_path(entry.path)} ({entry.type_name})"
+            reason = f"{element_path(root, entry.path)} ({entry.type_name})"
             index = _mark_at(marks, entry.line)
             if index is None:
                 outside.append(reason)
@@ -226,9 +226,22 @@ def _mark_at(marks: Sequence[tuple[int, int | None]], line: int) -> int | None:
     return found
 
 
-def _short_path(path: str | None) -> str:
-    """``/ns:Root/ns:Claim[2]/ns:Amount`` → ``Claim/Amount``: where, without positions."""
+def element_path(root: etree._Element, path: str | None) -> str:
+    """Where a schema error is, as local element names below the root (``Claim/Amount``).
+
+    libxml2 reports ``/*/*[2]/*[3]`` for elements in a default namespace; that is an XPath, so
+    it is resolved on the document and named from the element found. Never a value."""
     if not path:
-        return "document"
-    parts = [p.split(":")[-1].split("[")[0] for p in path.split("/") if p]
-    return "/".join(parts[1:]) or parts[0] if parts else "document"
+        return "the root"
+    try:
+        found = root.getroottree().xpath(path)
+    except etree.XPathError:
+        found = []
+    if not found or not isinstance(found[0], etree._Element):
+        return "the document"
+    names = []
+    node: etree._Element | None = found[0]
+    while node is not None and node is not root:
+        names.append(etree.QName(node).localname)
+        node = node.getparent()
+    return "/".join(reversed(names)) or etree.QName(root).localname

@@ -293,12 +293,12 @@ class FileDropAgency(Agency):
             )
         outcomes: dict[str, PushOutcome] = {}
         batches: dict[str, list[CorrectionItem]] = {}
+        seen: set[str] = set()
         for correction in corrections:
             key = correction.idempotency_key
-            if key in outcomes or any(
-                key == i.idempotency_key for b in batches.values() for i in b
-            ):
+            if key in seen:  # the same correction twice in one batch is written once
                 continue
+            seen.add(key)
             section = profile.section_for(correction.kind)
             assert section is not None
             refs, reason = self._claim_refs(section, correction)
@@ -418,18 +418,21 @@ class FileDropAgency(Agency):
             try:
                 name = self._write_file(profile, rows, keys if profile.manifest else None)
             except XsdInvalid as exc:
-                starts = _row_owners(kept)
-                failing = {starts[i] for i in exc.problems}
-                if exc.outside or len(failing) == len(kept):
+                # the profile loaded only after its layout validated a complete sample, so a
+                # record refused now is refused for its values: it alone is rejected
+                if exc.outside:
                     raise MappingError(
                         f"written {profile.kind} file does not validate against its XSD: {exc}",
                         mapping=profile.name,
                     ) from None
-                for index in failing:
-                    item = kept[index][0]
-                    reason = exc.problems[next(i for i in exc.problems if starts[i] == index)]
-                    rejected[item.idempotency_key] = f"does not validate against the XSD: {reason}"
-                kept = [entry for index, entry in enumerate(kept) if index not in failing]
+                owners = _row_owners(kept)
+                reasons: dict[int, str] = {}
+                for row, reason in exc.problems.items():
+                    reasons.setdefault(owners[row], reason)
+                for index, reason in reasons.items():
+                    key = kept[index][0].idempotency_key
+                    rejected[key] = f"does not validate against the XSD: {reason}"
+                kept = [entry for index, entry in enumerate(kept) if index not in reasons]
                 continue
             return _Written(name, [item for item, _ in kept], rejected)
         return _Written(None, [], rejected)
