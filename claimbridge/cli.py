@@ -110,7 +110,12 @@ def _echo_json(data: Any) -> None:
 
 @cli.command()
 @click.option("--source", default="files", show_default=True, help="Source type.")
-@click.option("--agency", default="sandbox", show_default=True, help="Agency type.")
+@click.option(
+    "--agency",
+    default="sandbox",
+    show_default=True,
+    help="Agency type; a file drop with its profile: file_drop:indebted_csv.",
+)
 @click.option(
     "--output",
     "-o",

@@ -2,13 +2,15 @@
 
 Each connector can contribute its own commented block through an optional ``config_example``
 class attribute (a string, or a classmethod returning one): TOML lines that go under its table,
-after ``type``. A connector without one gets a block generated from its ``Settings`` model:
-each field with its description, required fields filled with a placeholder, optional ones
-commented out with their default, nested settings models as a commented sub-table after the
-scalar keys, and secrets as ``${ENV_VAR}`` references — so a third-party connector gets a usable
-template without writing one. A commented-out setting with a value is valid as it stands once
-its ``#`` is removed; one that is unset by default shows its key with no value (``# key =``),
-or the field's first example when it declares one.
+after ``type``. A classmethod may take a variant (``--agency file_drop:indebted_csv`` calls
+``config_example("indebted_csv")``; the table is then named after the variant). A connector
+without one gets a block generated from its ``Settings`` model: each field with its
+description, required fields filled with a placeholder, optional ones commented out with their
+default, nested settings models as a commented sub-table after the scalar keys, and secrets as
+``${ENV_VAR}`` references — so a third-party connector gets a usable template without writing
+one. A commented-out setting with a value is valid as it stands once its ``#`` is removed; one
+that is unset by default shows its key with no value (``# key =``), or the field's first
+example when it declares one.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pydantic_core import PydanticUndefined
 
 from claimbridge.config import DEFAULT_STATE_URL, policy_settings_model
 from claimbridge.connectors.registry import Kind, Registry, load_registry
+from claimbridge.errors import ConfigError
 from claimbridge.secrets import is_secret_annotation, references
 
 __all__ = ["env_var_name", "render_config", "required_environment", "settings_block"]
@@ -71,8 +74,9 @@ def render_config(
     """
     registry = registry or load_registry()
     source_cls = registry.get("source", source)
+    agency, _, variant = agency.partition(":")  # file_drop:indebted_csv: a type's variant
     agency_cls = registry.get("agency", agency)
-    agency_name = re.sub(r"[^A-Za-z0-9_-]+", "_", agency)
+    agency_name = re.sub(r"[^A-Za-z0-9_-]+", "_", variant or agency)
     policy = policy_settings_model()
 
     body = [
@@ -102,7 +106,7 @@ def render_config(
         "",
         *_connector_table("source", "sources", SOURCE_NAME, source, source_cls),
         "",
-        *_connector_table("agency", "agencies", agency_name, agency, agency_cls),
+        *_connector_table("agency", "agencies", agency_name, agency, agency_cls, variant),
         "",
         "# A pipeline: this source, through the collection policy, to this agency.",
         "# `claimbridge run` runs it; name it with --pipeline when there are several.",
@@ -130,7 +134,7 @@ def render_config(
 
 
 def _connector_table(
-    kind: Kind, section: str, name: str, type_name: str, cls: type[Any]
+    kind: Kind, section: str, name: str, type_name: str, cls: type[Any], variant: str = ""
 ) -> list[str]:
     group = {"source": "claimbridge.sources", "agency": "claimbridge.agencies"}.get(kind, "")
     doc = (cls.__doc__ or "").strip().splitlines()
@@ -141,8 +145,10 @@ def _connector_table(
         f"type = {_toml(type_name)}",
     ]
     example = getattr(cls, "config_example", None)
+    if variant and not callable(example):
+        raise ConfigError(f"{kind} type {type_name!r} has no variants (asked for {variant!r})")
     if callable(example):
-        example = example()
+        example = example(variant) if variant else example()
     if isinstance(example, str) and example.strip():
         lines += example.strip("\n").splitlines()
     else:

@@ -23,7 +23,7 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -188,15 +188,17 @@ class SftpConnection:
 
     # --- operations -----------------------------------------------------------------------
 
-    def upload(self, local_path: Path, remote_name: str) -> int:
+    def upload(self, local_path: Path, remote_name: str, *, directory: str = "") -> int:
         """Upload as ``.<name>.part``, check its size, rename to ``name``; return the bytes.
 
-        A failed or killed upload leaves at most the ``.part`` file, which the next upload of
-        the same name overwrites.
+        ``directory`` is a relative subdirectory of ``remote_dir`` (an agency with one inbox
+        per file kind). A failed or killed upload leaves at most the ``.part`` file, which the
+        next upload of the same name overwrites.
         """
         name = _plain_name(remote_name, self.connector)
-        final = _join(self.settings.remote_dir, name)
-        temp = _join(self.settings.remote_dir, f".{name}.part")
+        base = _subdir(self.settings.remote_dir, directory, self.connector)
+        final = _join(base, name)
+        temp = _join(base, f".{name}.part")
         try:
             size = local_path.stat().st_size
             source = local_path.open("rb")
@@ -222,13 +224,15 @@ class SftpConnection:
         log.info("uploaded %s: %d bytes in %.2f s", name, size, time.monotonic() - started)
         return size
 
-    def list_returns(self, pattern: str = "*") -> list[RemoteFile]:
-        """Regular files in ``return_dir`` matching ``pattern``, oldest first.
+    def list_returns(self, pattern: str = "*", *, directory: str = "") -> list[RemoteFile]:
+        """Regular files in ``return_dir`` (or its subdirectory ``directory``) matching
+        ``pattern``, oldest first.
 
         Names starting with a dot are skipped: they are uploads still in progress.
         """
+        folder = _subdir(self.settings.return_dir, directory, self.connector)
         with self._remote("listing return files") as sftp:
-            entries = sftp.listdir_attr(self.settings.return_dir)
+            entries = sftp.listdir_attr(folder)
         found = [
             RemoteFile(
                 name=entry.filename,
@@ -243,10 +247,10 @@ class SftpConnection:
         ]
         return sorted(found, key=lambda f: (f.modified, f.name))
 
-    def fetch(self, name: str, local_path: Path) -> int:
+    def fetch(self, name: str, local_path: Path, *, directory: str = "") -> int:
         """Download a return file to ``local_path`` (0600, via a temp file); return the bytes."""
         name = _plain_name(name, self.connector)
-        remote = _join(self.settings.return_dir, name)
+        remote = _join(_subdir(self.settings.return_dir, directory, self.connector), name)
         temp = local_path.with_name(f".{local_path.name}.part")
         try:
             with self._remote(f"fetch of {name}") as sftp:
@@ -271,20 +275,25 @@ class SftpConnection:
             temp.unlink(missing_ok=True)
         return got
 
-    def archive(self, name: str) -> None:
+    def archive(self, name: str, *, directory: str = "") -> None:
         """Move a return file to ``archive_dir`` (or delete it when there is none).
 
+        A file of a subdirectory ``directory`` of ``return_dir`` goes to the same subdirectory
+        of ``archive_dir``, made when missing (two directories may hold files of one name).
         Call this only after the state store recorded the file. Archiving a file that is
         already in the archive is a no-op, so a run that crashed in between can repeat it.
         """
         name = _plain_name(name, self.connector)
-        source = _join(self.settings.return_dir, name)
+        source = _join(_subdir(self.settings.return_dir, directory, self.connector), name)
         archive_dir = self.settings.archive_dir
         with self._remote(f"archiving {name}") as sftp:
             if archive_dir is None:
                 _remove_if_present(sftp, source)
                 return
-            target = _join(archive_dir, name)
+            folder = _subdir(archive_dir, directory, self.connector)
+            if directory:
+                _make_directory(sftp, folder)
+            target = _join(folder, name)
             try:
                 sftp.stat(source)
             except FileNotFoundError:
@@ -292,9 +301,13 @@ class SftpConnection:
                 return
             self._rename(sftp, source, target)
 
-    def check(self) -> list[CheckItem]:
+    def check(
+        self, *, upload_dirs: Sequence[str] = ("",), return_dirs: Sequence[str] = ("",)
+    ) -> list[CheckItem]:
         """Reachability, host key, auth and directory permissions, one item each; never raises.
 
+        ``upload_dirs`` and ``return_dirs`` are subdirectories of ``remote_dir`` and
+        ``return_dir`` that must be writable and listable (``""``: the directory itself).
         Opens its own short connection, so call it on a connection that is not open.
         """
         try:
@@ -312,7 +325,7 @@ class SftpConnection:
             self._authenticate(transport)
             items.append(CheckItem(CheckKind.AUTH, True, "authenticated"))
             sftp = self._start_sftp(transport)
-            items.extend(self._check_directories(sftp))
+            items.extend(self._check_directories(sftp, upload_dirs, return_dirs))
         except ClaimbridgeError as exc:
             kind = (
                 CheckKind.AUTH if isinstance(exc, AuthError | SecretError) else CheckKind.PERMISSION
@@ -459,10 +472,17 @@ class SftpConnection:
         sftp.get_channel().settimeout(self.settings.channel_timeout)
         return sftp
 
-    def _check_directories(self, sftp: paramiko.SFTPClient) -> list[CheckItem]:
+    def _check_directories(
+        self, sftp: paramiko.SFTPClient, upload_dirs: Sequence[str], return_dirs: Sequence[str]
+    ) -> list[CheckItem]:
         s = self.settings
         items: list[CheckItem] = []
-        writable = [("remote_dir", s.remote_dir)]
+        writable = []
+        for sub in dict.fromkeys(upload_dirs):
+            try:
+                writable.append(("remote_dir", _subdir(s.remote_dir, sub, self.connector)))
+            except ConnectorError as exc:
+                items.append(CheckItem(CheckKind.CONFIG, False, str(exc)))
         if s.archive_dir is not None:
             writable.append(("archive_dir", s.archive_dir))
         for label, directory in writable:
@@ -476,17 +496,17 @@ class SftpConnection:
                 items.append(
                     CheckItem(CheckKind.PERMISSION, False, f"{label} {directory}: {_describe(exc)}")
                 )
-        try:
-            sftp.listdir(s.return_dir)
-            items.append(
-                CheckItem(CheckKind.PERMISSION, True, f"return_dir {s.return_dir} listable")
-            )
-        except OSError as exc:
-            items.append(
-                CheckItem(
-                    CheckKind.PERMISSION, False, f"return_dir {s.return_dir}: {_describe(exc)}"
+        for sub in dict.fromkeys(return_dirs):
+            try:
+                folder = _subdir(s.return_dir, sub, self.connector)
+                sftp.listdir(folder)
+                items.append(CheckItem(CheckKind.PERMISSION, True, f"return_dir {folder} listable"))
+            except ConnectorError as exc:
+                items.append(CheckItem(CheckKind.CONFIG, False, str(exc)))
+            except OSError as exc:
+                items.append(
+                    CheckItem(CheckKind.PERMISSION, False, f"return_dir {folder}: {_describe(exc)}")
                 )
-            )
         return items
 
     # --- per-request limits and errors -----------------------------------------------------
@@ -560,6 +580,23 @@ class SftpConnection:
 
 def _join(directory: str, name: str) -> str:
     return f"{directory.rstrip('/')}/{name}"
+
+
+def _subdir(base: str, directory: str, connector: str) -> str:
+    """``base`` joined with a relative subdirectory whose every part is a plain name."""
+    if not directory:
+        return base
+    parts = directory.split("/")
+    if any(not _is_plain_name(p) or p.startswith(".") for p in parts):
+        raise ConnectorError(f"unsafe remote directory {directory!r}", connector=connector)
+    return _join(base, "/".join(parts))
+
+
+def _make_directory(sftp: paramiko.SFTPClient, path: str) -> None:
+    try:
+        sftp.stat(path)
+    except FileNotFoundError:
+        sftp.mkdir(path, mode=0o700)
 
 
 def _is_plain_name(name: str) -> bool:

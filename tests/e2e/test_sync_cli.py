@@ -218,6 +218,34 @@ def test_init_files_to_file_drop_loads(tmp_path: Path) -> None:
     assert "--overwrite" in again.stderr
 
 
+@pytest.mark.parametrize("profile", ["generic_csv", "generic_fixed", "generic_xml", "indebted_csv"])
+def test_init_a_file_drop_with_its_profile_then_check(tmp_path: Path, profile: str) -> None:
+    config = tmp_path / "claimbridge.toml"
+    result = invoke("init", "--agency", f"file_drop:{profile}", "-o", str(config))
+    assert result.exit_code == 0, result.stderr
+    text = config.read_text(encoding="utf-8")
+    assert f"[agencies.{profile}]" in text
+    ledger = Path(__file__).resolve().parents[1] / "fixtures" / "open_items" / "invoices.csv"
+    config.write_text(text.replace('"CHANGE-ME"', f'"{ledger}"', 1), encoding="utf-8")
+    loaded = load_config(config, environ={})
+    agency = loaded.pipeline(None).agency
+    assert agency.type_name == "file_drop"
+    assert agency.settings.profile == profile
+    checked = invoke("--config", str(config), "check")
+    assert checked.exit_code == 0, checked.stdout + checked.stderr
+    assert f"profile {profile}.toml loaded" in checked.stdout
+
+
+def test_init_with_an_unknown_profile_lists_the_packaged_ones(tmp_path: Path) -> None:
+    result = invoke("init", "--agency", "file_drop:nope", "-o", str(tmp_path / "c.toml"))
+    assert result.exit_code == 3
+    assert "indebted_csv" in result.stderr
+    assert not (tmp_path / "c.toml").exists()
+    variant = invoke("init", "--agency", "sandbox:x", "-o", str(tmp_path / "c.toml"))
+    assert variant.exit_code == 3
+    assert "no variants" in variant.stderr
+
+
 def test_init_names_the_env_vars_it_needs(tmp_path: Path) -> None:
     config = tmp_path / "sandbox.toml"
     assert invoke("init", "-o", str(config)).exit_code == 0

@@ -1,9 +1,13 @@
-"""The file-drop agency over a real OpenSSH sshd, with and without real gpg."""
+"""The file-drop agency over a real OpenSSH sshd, with and without real gpg: cases and
+corrections uploaded (one remote directory per kind of file where the profile says so), and
+return files fetched, read as updates and archived only once the cursor has passed them."""
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +15,15 @@ import pytest
 from pydantic import SecretStr
 
 from claimbridge.connectors.agencies.file_drop import FileDropAgency, FileDropSettings
-from claimbridge.connectors.base import ConnectorContext, Delivery, PushStatus
-from claimbridge.errors import ConfigError, ConnectorError, HostKeyError
+from claimbridge.connectors.base import (
+    ConnectorContext,
+    Correction,
+    CorrectionKind,
+    Delivery,
+    PushStatus,
+)
+from claimbridge.errors import ConfigError, ConnectorError, HostKeyError, ParseError
+from claimbridge.schemas import Creditor, Payment, SourceRef
 from claimbridge.transport.pgp import Pgp
 from tests.conftest import require_program
 from tests.integration.sshd import Sshd, throwaway_sshd
@@ -35,7 +46,10 @@ def sshd() -> Iterator[Sshd]:
 def _empty_dirs(sshd: Sshd) -> None:
     for directory in ("outbox", "returns", "archive"):
         for entry in sshd.local(directory).iterdir():
-            entry.unlink()
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
 
 def sftp(server: Sshd, **overrides: Any) -> dict[str, Any]:
@@ -62,6 +76,28 @@ def agency(directory: Path, **options: Any) -> FileDropAgency:
 
 def deliveries(*numbers: int) -> list[Delivery]:
     return [Delivery(f"key-{n}", make_case(str(n))) for n in numbers]
+
+
+def payment_correction(key: str, number: int) -> Correction:
+    case = make_case(str(number))
+    payment = Payment(
+        payment_id=f"pay-{number}",
+        source=SourceRef(system="files", record_id=f"pay-{number}"),
+        amount=Decimal("100.00"),
+        currency="NOK",
+        booking_date=dt.date(2026, 4, 2),
+    )
+    return Correction(
+        key,
+        CorrectionKind.PAYMENT,
+        case.case_key,
+        "AG-1",
+        invoice_number=str(number),
+        payment=payment,
+    )
+
+
+RECEIPT = b"idempotency_key;status;agency_ref;reason\nkey-1;accepted;AG-1;\n"
 
 
 def test_push_uploads_the_written_file_and_records_it(sshd: Sshd, tmp_path: Path) -> None:
@@ -128,20 +164,122 @@ def test_changed_host_key_refuses_before_writing(sshd: Sshd, tmp_path: Path) -> 
     assert not list((tmp_path / "out").glob("cases_*"))
 
 
-def test_return_files_are_archived_only_when_confirmed(sshd: Sshd, tmp_path: Path) -> None:
-    sshd.local("returns").joinpath("receipt_1.csv").write_bytes(b"key;status\nkey-1;ok\n")
+def test_return_files_are_archived_only_once_the_cursor_has_passed_them(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    sshd.local("returns").joinpath("receipts_1.csv").write_bytes(RECEIPT)
     drop = agency(tmp_path / "out", sftp=sftp(sshd))
     try:
-        fetched = list(drop.fetch_returns())
-        assert fetched == [("receipt_1.csv", tmp_path / "out" / "returns" / "receipt_1.csv")]
-        assert fetched[0][1].read_bytes() == b"key;status\nkey-1;ok\n"
-        assert fetched[0][1].stat().st_mode & 0o077 == 0
-        assert sshd.local("returns").joinpath("receipt_1.csv").exists()  # not yet confirmed
-        drop.confirm_return("receipt_1.csv")
+        (update,) = list(drop.updates(None))
+        assert update.receipt is not None
+        assert update.receipt.status is PushStatus.ACCEPTED
+        assert update.update_id == "receipts:receipts_1.csv:2"
+        (pending,) = (tmp_path / "out" / ".returns" / "pending").iterdir()
+        assert pending.read_bytes() == RECEIPT
+        assert pending.stat().st_mode & 0o077 == 0
+        assert sshd.local("returns").joinpath("receipts_1.csv").exists()  # not yet recorded
+        # read again before the core recorded it: the same update, nothing fetched twice
+        (again,) = list(drop.updates(None))
+        assert again.update_id == update.update_id
+        assert sshd.local("returns").joinpath("receipts_1.csv").exists()
+        assert list(drop.updates(update.cursor)) == []  # recorded: archived now
     finally:
         drop.close()
-    assert not sshd.local("returns").joinpath("receipt_1.csv").exists()
-    assert sshd.local("archive").joinpath("receipt_1.csv").exists()
+    assert not sshd.local("returns").joinpath("receipts_1.csv").exists()
+    assert sshd.local("archive").joinpath("receipts_1.csv").read_bytes() == RECEIPT
+
+
+def test_a_broken_return_file_stays_on_the_server(sshd: Sshd, tmp_path: Path) -> None:
+    sshd.local("returns").joinpath("receipts_1.csv").write_bytes(b"idempotency_key;status\nk;?\n")
+    drop = agency(tmp_path / "out", sftp=sftp(sshd))
+    try:
+        with pytest.raises(ParseError, match=r"receipts_1\.csv:2"):
+            list(drop.updates(None))
+        with pytest.raises(ParseError):
+            list(drop.updates("00000001:1"))  # even a cursor past it cannot archive it unread
+    finally:
+        drop.close()
+    assert sshd.local("returns").joinpath("receipts_1.csv").exists()
+    assert not list(sshd.local("archive").iterdir())
+
+
+def test_corrections_are_uploaded_and_recorded(sshd: Sshd, tmp_path: Path) -> None:
+    drop = agency(tmp_path / "out", sftp=sftp(sshd))
+    try:
+        outcomes = drop.correct([payment_correction("cor-1", 1), payment_correction("cor-2", 2)])
+    finally:
+        drop.close()
+    assert [o.status for o in outcomes] == [PushStatus.SENT] * 2
+    name = "transactions_20260401_0001.csv"
+    assert (
+        sshd.local("outbox").joinpath(name).read_bytes() == (tmp_path / "out" / name).read_bytes()
+    )
+    assert (tmp_path / "out" / ".sftp" / "uploaded.log").read_text() == f"{name}\n"
+    fresh = agency(tmp_path / "out", sftp=sftp(sshd))
+    assert fresh.lookup("cor-2") is not None
+    assert [o.status for o in fresh.correct([payment_correction("cor-1", 1)])] == [PushStatus.SENT]
+    assert sorted(p.name for p in sshd.local("outbox").iterdir()) == [name]
+
+
+def test_indebted_files_go_to_one_directory_per_kind_and_answers_come_back(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    outbox = sshd.local("outbox")
+    for folder in (
+        "AccountUpload",
+        "TransactionUpload",
+        "AccountRecall",
+        "AccountActivityReports",
+        "PayoutReports",
+    ):
+        outbox.joinpath(folder).mkdir()
+    home = sftp(sshd, return_dir=sshd.remote("outbox"))  # InDebted answers next to uploads
+    drop = agency(tmp_path / "out", sftp=home, profile="indebted_csv", currency="AUD")
+    drop.clock = lambda: dt.datetime(2026, 4, 1, 12, 0, 0, tzinfo=dt.UTC)
+    case = make_case("1")
+    case = case.model_copy(
+        update={"creditor": Creditor(name="Acme", organization_number="9", reference="SOW-1")}
+    )
+    try:
+        checked = drop.check()
+        assert checked.ok, [i.message for i in checked.items if not i.ok]
+        pushed = drop.push([Delivery("case-1", case)])
+        withdraw = Correction("w-1", CorrectionKind.WITHDRAW, case.case_key, case.case_key)
+        corrected = drop.correct([payment_correction("cor-1", 1), withdraw])
+    finally:
+        drop.close()
+    assert [o.status for o in [*pushed, *corrected]] == [PushStatus.SENT] * 3
+    name = "2026-04-01-12-00-00-000001.csv"
+    for folder in ("AccountUpload", "TransactionUpload", "AccountRecall"):
+        assert [p.name for p in outbox.joinpath(folder).iterdir()] == [name], folder
+    assert outbox.joinpath("AccountRecall", name).read_text() == "AccountRef\n1\n"
+
+    outbox.joinpath("AccountUpload", f"{name}.err").write_text("", encoding="utf-8")
+    outbox.joinpath("AccountRecall", f"{name}.err").write_text(
+        "Errors,AccountRef\nIt has been paid,1\n", encoding="utf-8"
+    )
+    outbox.joinpath("PayoutReports", "2026-04-30.csv").write_text(
+        "PaymentID,PayoutID,AccountRef,CustomerRef,Amount,PaymentDate,PayoutDate\n"
+        f"P-1,PO-1,1,{case.case_key},10000,2026-04-29,2026-04-30\n",
+        encoding="utf-8",
+    )
+    reader = agency(tmp_path / "out", sftp=home, profile="indebted_csv", currency="AUD")
+    try:
+        updates = list(reader.updates(None))
+        receipts = {u.receipt.idempotency_key: u.receipt for u in updates if u.receipt}
+        assert receipts["case-1"].status is PushStatus.ACCEPTED
+        assert receipts["w-1"].status is PushStatus.REJECTED
+        assert receipts["w-1"].reason == "It has been paid"
+        (settlement,) = [u.settlement for u in updates if u.settlement]
+        assert settlement.lines[0].total == Decimal("100.00")
+        assert list(reader.updates(updates[-1].cursor)) == []
+    finally:
+        reader.close()
+    archive = sshd.local("archive")
+    assert archive.joinpath("AccountUpload", f"{name}.err").exists()
+    assert archive.joinpath("PayoutReports", "2026-04-30.csv").exists()
+    assert not outbox.joinpath("PayoutReports", "2026-04-30.csv").exists()
+    assert outbox.joinpath("AccountUpload", name).exists()  # our uploads are not touched
 
 
 def test_check_covers_server_and_directories(sshd: Sshd, tmp_path: Path) -> None:
@@ -152,6 +290,28 @@ def test_check_covers_server_and_directories(sshd: Sshd, tmp_path: Path) -> None
     assert "remote_dir" in messages
     bad = agency(tmp_path / "out", sftp=sftp(sshd, remote_dir="/no/such/dir")).check()
     assert not bad.ok
+
+
+def test_check_covers_every_directory_the_profile_uses(sshd: Sshd, tmp_path: Path) -> None:
+    home = sftp(sshd, return_dir=sshd.remote("outbox"))
+    drop = agency(tmp_path / "out", sftp=home, profile="indebted_csv")
+    result = drop.check()
+    failed = [i.message for i in result.items if not i.ok]
+    assert any("/outbox/AccountUpload" in m for m in failed), failed
+    assert any("/outbox/AccountActivityReports" in m for m in failed), failed
+    for folder in (
+        "AccountUpload",
+        "TransactionUpload",
+        "AccountRecall",
+        "AccountActivityReports",
+        "PayoutReports",
+    ):
+        sshd.local("outbox").joinpath(folder).mkdir()
+    result = drop.check()
+    assert result.ok, [i.message for i in result.items if not i.ok]
+    messages = [i.message for i in result.items]
+    assert any(m.endswith("/outbox/TransactionUpload writable") for m in messages)
+    assert any(m.endswith("/outbox/PayoutReports listable") for m in messages)
 
 
 # --- with PGP -------------------------------------------------------------------------------
@@ -217,24 +377,27 @@ def test_pgp_return_files_are_decrypted_and_verified(
     sshd: Sshd, tmp_path: Path, keys: dict[str, tuple[str, str, str]], rings: dict[str, Pgp]
 ) -> None:
     receipt = tmp_path / "receipt.csv"
-    receipt.write_bytes(b"key;status\nkey-1;ok\n")
+    receipt.write_bytes(RECEIPT)
     rings["agency"].encrypt_file(
         receipt,
-        sshd.local("returns") / "receipt.csv.pgp",
+        sshd.local("returns") / "receipts_1.csv.pgp",
         keys["creditor"][0],
         sign_with=keys["agency"][0],
         passphrase=SecretStr(PASSPHRASE),
     )
     drop = agency(tmp_path / "out", sftp=sftp(sshd), pgp=pgp(keys))
     try:
-        ((name, local),) = list(drop.fetch_returns())
-        assert name == "receipt.csv.pgp"
-        assert local == tmp_path / "out" / "returns" / "receipt.csv"
-        assert local.read_bytes() == receipt.read_bytes()
-        drop.confirm_return(name)
+        (update,) = list(drop.updates(None))
+        assert update.receipt is not None
+        assert update.receipt.idempotency_key == "key-1"
+        assert update.update_id == "receipts:receipts_1.csv:2"
+        (pending,) = (tmp_path / "out" / ".returns" / "pending").iterdir()
+        assert pending.read_bytes() == RECEIPT
+        assert not list((tmp_path / "out" / ".sftp" / "incoming").iterdir())
+        assert list(drop.updates(update.cursor)) == []
     finally:
         drop.close()
-    assert sshd.local("archive").joinpath("receipt.csv.pgp").exists()
+    assert sshd.local("archive").joinpath("receipts_1.csv.pgp").exists()
 
 
 @pytest.mark.slow
@@ -242,11 +405,11 @@ def test_return_file_signed_by_another_key_is_refused_and_kept_remote(
     sshd: Sshd, tmp_path: Path, keys: dict[str, tuple[str, str, str]], rings: dict[str, Pgp]
 ) -> None:
     receipt = tmp_path / "receipt.csv"
-    receipt.write_bytes(b"key;status\n")
+    receipt.write_bytes(RECEIPT)
     # Signed by the creditor's own key, not the agency's: not what the pin allows.
     rings["creditor"].encrypt_file(
         receipt,
-        sshd.local("returns") / "receipt.csv.pgp",
+        sshd.local("returns") / "receipts_1.csv.pgp",
         keys["creditor"][0],
         sign_with=keys["creditor"][0],
         passphrase=SecretStr(PASSPHRASE),
@@ -254,11 +417,35 @@ def test_return_file_signed_by_another_key_is_refused_and_kept_remote(
     drop = agency(tmp_path / "out", sftp=sftp(sshd), pgp=pgp(keys))
     try:
         with pytest.raises(ConnectorError, match="not by the pinned"):
-            list(drop.fetch_returns())
+            list(drop.updates(None))
     finally:
         drop.close()
-    assert not (tmp_path / "out" / "returns" / "receipt.csv").exists()
-    assert sshd.local("returns").joinpath("receipt.csv.pgp").exists()
+    pending = tmp_path / "out" / ".returns" / "pending"
+    assert not pending.exists() or not list(pending.iterdir())
+    assert sshd.local("returns").joinpath("receipts_1.csv.pgp").exists()
+
+
+@pytest.mark.slow
+def test_pgp_corrections_upload_only_the_encrypted_file(
+    sshd: Sshd, tmp_path: Path, keys: dict[str, tuple[str, str, str]], rings: dict[str, Pgp]
+) -> None:
+    drop = agency(tmp_path / "out", sftp=sftp(sshd), pgp=pgp(keys))
+    try:
+        outcomes = drop.correct([payment_correction("cor-1", 1)])
+    finally:
+        drop.close()
+    assert [o.status for o in outcomes] == [PushStatus.SENT]
+    name = "transactions_20260401_0001.csv"
+    assert sorted(p.name for p in sshd.local("outbox").iterdir()) == [f"{name}.pgp"]
+    opened = tmp_path / "opened.csv"
+    rings["agency"].decrypt_file(
+        sshd.local("outbox") / f"{name}.pgp",
+        opened,
+        expected_signer=keys["creditor"][0],
+        passphrase=SecretStr(PASSPHRASE),
+    )
+    assert opened.read_bytes() == (tmp_path / "out" / name).read_bytes()
+    assert b"cor-1" in opened.read_bytes()
 
 
 @pytest.mark.slow

@@ -247,7 +247,7 @@ KEY_COLUMN = '[[columns]]\nheader = "k"\npath = "delivery.idempotency_key"\n'
     ("body", "message"),
     [
         (
-            f'[file]\nformat = "xml"\n{KEY_COLUMN}',
+            f'[file]\nformat = "json"\n{KEY_COLUMN}',
             "not supported",
         ),
         (
@@ -455,6 +455,18 @@ def test_unreachable_server_is_raised_before_anything_is_written(tmp_path: Path)
     assert not list((tmp_path / "out").glob("cases_*"))
 
 
-def test_returns_need_sftp(tmp_path: Path) -> None:
+def test_without_sftp_returns_are_read_from_the_local_returns_directory(tmp_path: Path) -> None:
+    drop = agency(tmp_path)
+    assert list(drop.updates(None)) == []  # nothing there yet, and no connection needed
+    (tmp_path / "returns").mkdir()
+    (tmp_path / "returns" / "receipts_1.csv").write_text(
+        "idempotency_key;status\nkey-1;accepted\n", encoding="utf-8"
+    )
+    (update,) = list(drop.updates(None))
+    assert update.receipt is not None
+    assert update.receipt.status is PushStatus.ACCEPTED
+
+
+def test_sftp_only_operations_say_so(tmp_path: Path) -> None:
     with pytest.raises(NotSupportedError):
-        list(agency(tmp_path).fetch_returns())
+        agency(tmp_path)._sftp()

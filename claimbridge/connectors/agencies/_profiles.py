@@ -1,10 +1,12 @@
 """File profiles: what goes in a file-drop file, compiled once into fast row functions.
 
-A profile (``mappings/profiles/*.toml``) declares the file format, encoding, separators, file
-name pattern and one ``[[columns]]`` entry per column, each a path over the row context
-``{case, claim, debtor, creditor, delivery}`` plus optional converters. One row per claim.
-Formats are looked up in :data:`WRITERS`, so fixed-width and XML writers can be added without
-touching the profile or agency code.
+A profile (``mappings/profiles/*.toml``, read by :mod:`._profile_loader`) declares per file
+kind (a *section*: new cases, or one kind of correction file) the format, encoding,
+separators, file name pattern and one ``[[columns]]`` entry per column, each a path over the
+row context plus optional converters. Cases are written one row per claim over
+``{case, claim, debtor, creditor, delivery}``; corrections one row per claim reference over
+``{correction, delivery, payment, credit_note, amount, currency, date, reference, claim_ref}``.
+Formats are looked up in :data:`WRITERS` (CSV here; fixed width and XML in :mod:`._layouts`).
 """
 
 from __future__ import annotations
@@ -13,19 +15,26 @@ import csv
 import datetime as dt
 import re
 import string
-import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import IO, Any, ClassVar, Protocol
 
-from claimbridge.connectors.base import Delivery
-from claimbridge.errors import MappingError
+from claimbridge.connectors.agencies._layouts import (
+    CellError,
+    Column,
+    FileInfo,
+    FixedWidthWriter,
+    RecordField,
+    Unencodable,
+    record_values,
+)
+from claimbridge.connectors.agencies._xml import XmlLayout, XmlWriter
+from claimbridge.connectors.base import Correction, CorrectionKind, Delivery
 from claimbridge.mappings import register_converter
-from claimbridge.mappings.converters import ConversionError, Converter, build_converter
-from claimbridge.mappings.engine import parse_path, resolve_packaged
+from claimbridge.mappings.converters import ConversionError, Converter
 from claimbridge.schemas import Address, AddressState, Decision, Party
 
 __all__ = [
@@ -52,6 +61,35 @@ def _explain(value: Any) -> str:
 register_converter("explain", _explain)
 
 
+def _pluck(attribute: str | None) -> Converter:
+    """``pluck:address``: each item's ``address`` (emails, phones → their text)."""
+    if not attribute or not attribute.isidentifier():
+        raise ValueError("pluck takes a field name: pluck:address")
+
+    def pluck(value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise ConversionError("expected a list")
+        return [getattr(item, attribute, None) for item in value if item is not None]
+
+    return pluck
+
+
+def _join(separator: str | None) -> Converter:
+    """``join:;``: a list as one text, empty entries left out (default separator ``;``)."""
+    glue = separator if separator else ";"
+
+    def join(value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise ConversionError("expected a list")
+        return glue.join(str(v) for v in value if v not in (None, "")) or None
+
+    return join
+
+
+register_converter("pluck", _pluck, takes_argument=True)
+register_converter("join", _join, takes_argument=True)
+
+
 # --- the profile --------------------------------------------------------------------------
 
 Cell = Callable[[Any], str]
@@ -66,13 +104,14 @@ class _Node:
     def __init__(self, key: str | int) -> None:
         self.key = key
         self.children: dict[str | int, _Node] = {}
-        self.cells: list[tuple[int, Cell]] = []
+        self.cells: list[tuple[int, Cell, bool]] = []
 
-    def add(self, steps: tuple[str | int, ...], column: int, cell: Cell) -> None:
+    def add(self, steps: tuple[str | int, ...], column: int, cell: Cell, always: bool) -> None:
+        """``always``: text goes through the cell too (a value map), not written as it is."""
         node = self
         for step in steps:
             node = node.children.setdefault(step, _Node(step))
-        node.cells.append((column, cell))
+        node.cells.append((column, cell, always))
 
 
 class _Generator:
@@ -121,9 +160,12 @@ class _Generator:
         self.children(node, here, indent + 1)
 
     def cells(self, node: _Node, value: str, indent: int) -> None:
-        for column, cell in node.cells:
+        for column, cell, always in node.cells:
             name = f"_cell{column}"
             self.namespace[name] = cell
+            if always:
+                self.emit(indent, f"out[{column}] = {name}({value})")
+                continue
             self.emit(
                 indent, f"out[{column}] = {value} if isinstance({value}, str) else {name}({value})"
             )
@@ -143,8 +185,13 @@ class _Generator:
         return fill, source
 
 
-def _cell(chain: tuple[Converter, ...], fmt: Callable[[Any], str]) -> Cell:
-    if not chain:
+def _cell(
+    chain: tuple[Converter, ...],
+    fmt: Callable[[Any], str],
+    mapping: Mapping[str, str] | None = None,
+    header: str = "",
+) -> Cell:
+    if not chain and mapping is None:
         return fmt
 
     def cell(value: Any) -> str:
@@ -155,18 +202,41 @@ def _cell(chain: tuple[Converter, ...], fmt: Callable[[Any], str]) -> Cell:
                     return ""
         except ConversionError:
             return ""
-        return fmt(value)
+        text = value if isinstance(value, str) else fmt(value)
+        if mapping is None:
+            return text
+        try:
+            return mapping[text]
+        except KeyError:
+            raise CellError(header, "the value has no entry in the column's map") from None
 
     return cell
 
 
 @dataclass(frozen=True, slots=True)
+class CorrectionItem:
+    """A correction with the claims its rows are written for: the one it names, or, in a
+    per-claim section, every claim of the case as the case files written earlier show them."""
+
+    correction: Correction
+    claim_refs: tuple[str | None, ...] = (None,)
+
+    @property
+    def idempotency_key(self) -> str:
+        return self.correction.idempotency_key
+
+
+Item = Delivery | CorrectionItem
+
+
+@dataclass(frozen=True, slots=True)
 class FileProfile:
-    """A compiled file profile: how to name, encode and fill one delivery file.
+    """A compiled file profile section: how to name, encode and fill one kind of file.
 
     The columns are split in two generated functions: ``fill_case`` for everything that is the
-    same on every row of a case (debtor, creditor, delivery) and ``fill_claim`` for the
-    ``claim.*`` columns, so a case with several claims resolves its debtor columns once.
+    same on every row of an item (debtor, creditor, delivery, the correction) and
+    ``fill_claim`` for the per-row columns (``claim.*``, ``claim_ref``), so a case with several
+    claims resolves its debtor columns once.
     """
 
     name: str
@@ -180,8 +250,31 @@ class FileProfile:
     template: tuple[str, ...]  # constants filled in, every other cell empty
     fill_case: Fill
     fill_claim: Fill
-    key_column: int
+    key_column: int  # -1: the keys are kept in a manifest beside the file (see file_drop)
     source: str = ""  # the generated functions' text, for reading and debugging
+    kind: str = "cases"  # the section: "cases", or the name of a corrections section
+    kinds: tuple[CorrectionKind, ...] = ()  # the corrections a corrections section carries
+    directory: str = ""  # below the drop directory, and below sftp.remote_dir
+    columns: tuple[Column, ...] = ()
+    unencodable: Unencodable = "error"
+    per_claim: bool = False  # one row per claim of the case, found in the case files
+    case_column: int = -1  # cases: the column naming the case (for per-claim corrections)
+    claim_column: int = -1  # cases: the column naming the claim
+    header_record: tuple[RecordField, ...] = ()
+    trailer_record: tuple[RecordField, ...] = ()
+    xml: XmlLayout | None = None
+    amount_text: Callable[[Decimal], str] = str
+    amount_value: Callable[[str], Decimal] = Decimal
+
+    @property
+    def manifest(self) -> bool:
+        """The file format has no column for our key: it is kept beside the file."""
+        return self.key_column < 0
+
+    @property
+    def daily_sequence(self) -> bool:
+        """Sequence numbers start again each day when the name carries the date."""
+        return any(f == "date" for _, f, _, _ in string.Formatter().parse(self.filename))
 
     def row(self, context: dict[str, Any]) -> list[str]:
         out = list(self.template)
@@ -189,15 +282,19 @@ class FileProfile:
         self.fill_claim(context, out)
         return out
 
-    def rows(self, delivery: Delivery) -> Iterator[list[str]]:
-        """One row per claim of the delivery's case; protected address lines never written."""
-        case = delivery.case
+    def rows(self, item: Item) -> Iterator[list[str]]:
+        """One row per claim of a delivery's case (protected address lines never written),
+        or one row per claim reference of a correction."""
+        if not isinstance(item, Delivery):
+            yield from self._correction_rows(item)
+            return
+        case = item.case
         context: dict[str, Any] = {
             "case": case,
             "claim": None,
             "debtor": _without_protected_lines(case.debtor),
             "creditor": case.creditor,
-            "delivery": delivery,
+            "delivery": item,
         }
         base = list(self.template)
         self.fill_case(context, base)
@@ -207,6 +304,35 @@ class FileProfile:
             self.fill_claim(context, out)
             yield out
 
+    def _correction_rows(self, item: CorrectionItem) -> Iterator[list[str]]:
+        correction = item.correction
+        payment, note = correction.payment, correction.credit_note
+        context: dict[str, Any] = {
+            "correction": correction,
+            "delivery": correction,
+            "payment": payment,
+            "credit_note": note,
+            "amount": payment.amount if payment else note.amount if note else None,
+            "currency": payment.currency if payment else note.currency if note else None,
+            "date": payment.booking_date if payment else note.issue_date if note else None,
+            "reference": payment.reference
+            if payment
+            else note.credit_note_number
+            if note
+            else None,
+            "claim_ref": None,
+        }
+        base = list(self.template)
+        self.fill_case(context, base)
+        for ref in item.claim_refs:
+            context["claim_ref"] = ref
+            out = base.copy()
+            self.fill_claim(context, out)
+            yield out
+
+    def file_name(self, day: dt.date, now: dt.datetime, seq: int) -> str:
+        return self.filename.format(date=day, now=now, seq=seq)
+
     def file_pattern(self, day: dt.date | None) -> re.Pattern[str]:
         """Names this profile writes: for one day (``seq`` captured), or for any day."""
         parts = []
@@ -215,23 +341,66 @@ class FileProfile:
             if field == "seq":
                 parts.append(r"(\d+)")
             elif field == "date":
-                parts.append(re.escape(format(day, spec or "")) if day else r".+?")
+                parts.append(re.escape(format(day, spec or "")) if day else _time_regex(spec))
+            elif field == "now":
+                parts.append(_time_regex(spec))
         return re.compile("".join(parts))
 
 
+_DIRECTIVES = {"Y": r"\d{4}", "y": r"\d{2}", "m": r"\d{2}", "d": r"\d{2}", "H": r"\d{2}"}
+_DIRECTIVES |= {"M": r"\d{2}", "S": r"\d{2}", "j": r"\d{3}", "f": r"\d{6}", "%": "%"}
+
+
+def _time_regex(spec: str | None) -> str:
+    """A regex for what ``format(date, spec)`` writes (digits for the usual directives)."""
+    if not spec:
+        return r".+?"
+    out, chars = [], iter(spec)
+    for char in chars:
+        if char == "%":
+            directive = next(chars, "")
+            out.append(_DIRECTIVES.get(directive, r".+?"))
+        else:
+            out.append(re.escape(char))
+    return "".join(out)
+
+
 def _formatter(
-    amount: bool, minor: bool, decimal_sep: str, date_format: str
+    amount: bool,
+    minor: bool,
+    decimal_sep: str,
+    date_format: str,
+    header: str = "",
+    digits: int = 2,
 ) -> Callable[[Any], str]:
     """One column's cell text. The common exact types (dates, amounts, whole numbers) are
-    looked up by type first; anything else goes through the general rules."""
+    looked up by type first; anything else goes through the general rules.
+
+    An amount is written exactly or not at all: one with more decimals than the currency's
+    minor unit (or not finite) is a :class:`CellError`, never rounded or cut."""
+    quantum = Decimal(1).scaleb(-digits)
+
+    def exact_amount(value: Decimal) -> Decimal:
+        if not value.is_finite():
+            raise CellError(header, "is not a finite amount")
+        try:
+            fitted = value.quantize(quantum)
+        except InvalidOperation:
+            raise CellError(header, "is too large an amount") from None
+        if fitted != value:
+            raise CellError(header, f"has more than {digits} decimals; it is never rounded")
+        return fitted
 
     def decimal_text(value: Decimal) -> str:
         if amount and minor:
-            return str(int(value.scaleb(2)))
+            scaled = value.scaleb(digits)
+            if scaled == scaled.to_integral_value() and value.is_finite():
+                return str(int(scaled))
+            return str(int(exact_amount(value).scaleb(digits)))
         if amount:
             text = str(value)  # already "1234.50" for an amount with two decimals
-            if text[-3:-2] != "." or "E" in text:
-                text = f"{value:.2f}"
+            if digits != 2 or text[-3:-2] != "." or "E" in text:
+                text = format(exact_amount(value), "f")
         else:
             text = format(value, "f")
         return text.replace(".", decimal_sep) if decimal_sep != "." else text
@@ -267,116 +436,38 @@ def _formatter(
     return fmt
 
 
-def _profile_from_toml(text: str, label: str) -> FileProfile:
-    def fail(message: str, field: str = "") -> MappingError:
-        return MappingError(message, mapping=label, field=field)
-
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise fail(f"invalid TOML: {exc}") from None
-    file = document.get("file", {})
-    columns = document.get("columns", [])
-    if not isinstance(file, dict) or not isinstance(columns, list) or not columns:
-        raise fail("needs a [file] table and at least one [[columns]] entry")
-    fmt_name = file.get("format", "csv")
-    if fmt_name not in WRITERS:
-        raise fail(f"format {fmt_name!r} is not supported; use one of {sorted(WRITERS)}", "format")
-    amounts = file.get("amounts", "major")
-    if amounts not in ("major", "minor"):
-        raise fail("must be 'major' or 'minor'", "amounts")
-    decimal_sep = file.get("decimal_separator", ".")
-    if decimal_sep not in (".", ","):
-        raise fail("must be '.' or ','", "decimal_separator")
-    filename = str(file.get("filename", "cases_{date:%Y%m%d}_{seq:04d}.csv"))
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(filename) if f is not None]
-        filename.format(date=dt.date(2000, 1, 1), seq=1)
-    except (ValueError, KeyError, IndexError):
-        raise fail("bad file name pattern; use {date:%Y%m%d} and {seq:04d}", "filename") from None
-    if fields.count("seq") != 1 or set(fields) - {"date", "seq"} or "/" in filename:
-        raise fail("needs exactly one {seq}, optionally {date}, no '/'", "filename")
-    encoding = str(file.get("encoding", "utf-8"))
-    try:
-        "".encode(encoding)
-    except LookupError:
-        raise fail(f"unknown encoding {encoding!r}", "encoding") from None
-    date_format = str(file.get("date_format", "%Y-%m-%d"))
-    headers: list[str] = []
-    template: list[str] = []
-    root = _Node("")
-    key_column = -1
-    for number, column in enumerate(columns, start=1):
-        where = f"columns[{number}]"
-        if not isinstance(column, dict) or "header" not in column:
-            raise fail("each column needs a 'header'", where)
-        unknown = set(column) - {"header", "path", "const", "convert", "amount"}
-        if unknown:
-            raise fail(f"unknown keys {sorted(unknown)}", where)
-        fmt = _formatter(bool(column.get("amount")), amounts == "minor", decimal_sep, date_format)
-        template.append(fmt(column["const"]) if "const" in column else "")
-        if "const" not in column:
-            path = column.get("path")
-            if not isinstance(path, str):
-                raise fail("needs a 'path' or a 'const'", where)
-            names = column.get("convert", [])
-            names = names if isinstance(names, list) else [names]
-            try:
-                chain = tuple(build_converter(str(n)) for n in names)
-                steps = parse_path(path)
-                if len(steps) > MAX_PATH_STEPS:
-                    raise ValueError(f"path is longer than {MAX_PATH_STEPS} steps")
-                root.add(steps, number - 1, _cell(chain, fmt))
-            except KeyError as exc:
-                raise fail(f"unknown converter {exc.args[0]!r}", where) from None
-            except ValueError as exc:
-                raise fail(str(exc), where) from None
-            if path == KEY_PATH:
-                key_column = number - 1
-        headers.append(str(column["header"]))
-    if key_column < 0:
-        raise fail(f"one column must hold {KEY_PATH!r} (needed to look up deliveries)")
-    tops = list(root.children.values())
-    case_fill, case_source = _Generator().function([n for n in tops if n.key != "claim"])
-    claim_fill, claim_source = _Generator().function([n for n in tops if n.key == "claim"])
-    return FileProfile(
-        name=label,
-        format=str(fmt_name),
-        encoding=encoding,
-        delimiter=str(file.get("delimiter", ";")),
-        line_ending=str(file.get("line_ending", "\r\n")),
-        header=bool(file.get("header", True)),
-        filename=filename,
-        headers=tuple(headers),
-        template=tuple(template),
-        fill_case=case_fill,
-        fill_claim=claim_fill,
-        key_column=key_column,
-        source=f"{case_source}\n{claim_source}",
-    )
-
-
-@lru_cache(maxsize=32)
-def _load_cached(path: Path) -> FileProfile:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MappingError(f"cannot read: {exc.__class__.__name__}", mapping=str(path)) from None
-    return _profile_from_toml(text, path.name)
-
-
 def load_profile(name_or_path: str | Path) -> FileProfile:
-    """A packaged profile by name (``generic_csv``) or a profile file; compiled once."""
-    return _load_cached(resolve_packaged(name_or_path, PROFILES_DIR))
+    """The cases section of a packaged profile (``generic_csv``) or a profile file; compiled
+    once. :func:`~claimbridge.connectors.agencies._profile_loader.load_drop_profile` gives
+    the whole profile (corrections sections and return files too)."""
+    from claimbridge.connectors.agencies._profile_loader import load_drop_profile
+
+    return load_drop_profile(name_or_path).cases
 
 
 # --- writers (one per file format) --------------------------------------------------------
 
 
 class FileWriter(Protocol):
-    def write(self, stream: TextIO, profile: FileProfile, rows: Iterator[list[str]]) -> None: ...
+    """Writes a section's rows as one file and reads the files it wrote back (records keyed by
+    column header, and the idempotency keys lookups need). ``binary`` writers get a byte
+    stream (XML declares its own encoding); the others a text stream in the profile's."""
 
-    def keys(self, stream: TextIO, profile: FileProfile) -> Iterator[str]: ...
+    binary: ClassVar[bool]
+
+    def write(
+        self,
+        stream: IO[Any],
+        profile: FileProfile,
+        rows: Iterable[list[str]],
+        info: FileInfo | None = None,
+    ) -> None: ...
+
+    def records(
+        self, stream: IO[Any], profile: FileProfile
+    ) -> Iterator[tuple[int, dict[str, str]]]: ...
+
+    def keys(self, stream: IO[Any], profile: FileProfile) -> Iterator[str]: ...
 
 
 class CsvWriter:
@@ -384,11 +475,24 @@ class CsvWriter:
     quote — nearly every row — is joined with ``str.join``, which is several times faster than
     the csv module's per-character scan. Any other row is written by the csv module itself."""
 
+    binary: ClassVar[bool] = False
     chunk_rows = 1000  # rows joined per ``stream.write``
 
-    def write(self, stream: TextIO, profile: FileProfile, rows: Iterator[list[str]]) -> None:
+    def write(
+        self,
+        stream: IO[Any],
+        profile: FileProfile,
+        rows: Iterable[list[str]],
+        info: FileInfo | None = None,
+    ) -> None:
         delimiter, ending = profile.delimiter, profile.line_ending
         writer = csv.writer(stream, delimiter=delimiter, lineterminator=ending)
+        records = profile.header_record or profile.trailer_record
+        if records:  # counts and control sums need every row first
+            rows = list(rows)
+            info = info or FileInfo(dt.date.today(), 0, dt.datetime.now(dt.UTC))
+        if profile.header_record:
+            writer.writerow(_summary_values(profile, profile.header_record, rows, info))
         if profile.header:
             writer.writerow(profile.headers)
         special = _special_characters(delimiter, ending)
@@ -403,8 +507,32 @@ class CsvWriter:
                 _flush(stream, chunk, ending)  # keeps the rows in order
                 writer.writerow(row)
         _flush(stream, chunk, ending)
+        if profile.trailer_record:
+            writer.writerow(_summary_values(profile, profile.trailer_record, rows, info))
 
-    def keys(self, stream: TextIO, profile: FileProfile) -> Iterator[str]:
+    def records(
+        self, stream: IO[Any], profile: FileProfile
+    ) -> Iterator[tuple[int, dict[str, str]]]:
+        """Each row as ``{header: value}`` with the line it starts on."""
+        reader = csv.reader(stream, delimiter=profile.delimiter)
+        skip = int(bool(profile.header_record)) + int(profile.header)
+        headers = profile.headers
+        previous: tuple[int, dict[str, str]] | None = None
+        for index, row in enumerate(reader):
+            if index < skip:
+                continue
+            record = dict(zip(headers, row, strict=False))
+            if previous is not None:
+                yield previous
+            previous = (reader.line_num, record)
+        if previous is not None and not profile.trailer_record:
+            yield previous
+
+    def keys(self, stream: IO[Any], profile: FileProfile) -> Iterator[str]:
+        if profile.header_record or profile.trailer_record:
+            header = profile.headers[profile.key_column]
+            yield from (r[header] for _, r in self.records(stream, profile) if r.get(header))
+            return
         reader = csv.reader(stream, delimiter=profile.delimiter)
         if profile.header:
             next(reader, None)
@@ -414,7 +542,17 @@ class CsvWriter:
                 yield row[column]
 
 
-def _flush(stream: TextIO, chunk: list[str], ending: str) -> None:
+def _summary_values(
+    profile: FileProfile,
+    fields: tuple[RecordField, ...],
+    rows: Any,
+    info: FileInfo | None,
+) -> list[str]:
+    assert info is not None
+    return record_values(fields, rows, info, profile.amount_text, profile.amount_value)
+
+
+def _flush(stream: IO[Any], chunk: list[str], ending: str) -> None:
     if chunk:
         stream.write(ending.join(chunk) + ending)
         chunk.clear()
@@ -429,7 +567,11 @@ def _special_characters(delimiter: str, ending: str) -> Callable[[str], re.Match
     return re.compile("[" + "".join(re.escape(c) for c in sorted(characters)) + "]").search
 
 
-WRITERS: dict[str, FileWriter] = {"csv": CsvWriter()}
+WRITERS: dict[str, FileWriter] = {
+    "csv": CsvWriter(),
+    "fixed": FixedWidthWriter(),
+    "xml": XmlWriter(),
+}
 
 
 def _without_protected_lines(debtor: Party) -> Party:
