@@ -1,0 +1,1 @@
+"""Reconciliation: money, status and corrections flow back (see docs/reconciliation.md)."""
