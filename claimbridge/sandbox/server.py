@@ -30,7 +30,13 @@ from pydantic import ValidationError
 
 from claimbridge.errors import UsageError
 from claimbridge.sandbox.activity import ActivitySettings, simulate
-from claimbridge.sandbox.store import IdempotencyConflict, SandboxStore, Submission
+from claimbridge.sandbox.store import (
+    CORRECTION_KINDS,
+    CorrectionAnswer,
+    IdempotencyConflict,
+    SandboxStore,
+    Submission,
+)
 from claimbridge.schemas import Case
 
 __all__ = ["MAX_BATCH_ITEMS", "MAX_BODY_BYTES", "SandboxServer"]
@@ -277,6 +283,13 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/v1/cases/") and path.count("/") == 3:
             self._only(method, "GET")
             return _found(store.by_ref(unquote(path.removeprefix("/v1/cases/"))), "no such case")
+        if path == "/v1/corrections/batch":
+            self._only(method, "POST")
+            return self._correct_batch()
+        if path.startswith("/v1/corrections/by-key/"):
+            self._only(method, "GET")
+            answer = store.correction_by_key(unquote(path.removeprefix("/v1/corrections/by-key/")))
+            return _found(answer, "no correction with this idempotency key")
         if path == "/v1/events":
             self._only(method, "GET")
             after = _int_param(query, "after", default=0, low=0, high=2**62)
@@ -348,6 +361,42 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.server.app
         return app.store.submit(key, case, body_hash, min_principal=app.min_principal)
 
+    def _correct_batch(self) -> tuple[int, dict[str, Any]]:
+        items = self._read_json().get("items")
+        if not isinstance(items, list):
+            raise _HttpError(422, "invalid_request", "'items' must be a list")
+        if len(items) > MAX_BATCH_ITEMS:
+            raise _HttpError(
+                422, "too_many_items", f"a batch holds at most {MAX_BATCH_ITEMS} items"
+            )
+        keys = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise _HttpError(422, "invalid_request", f"items[{index}] must be an object")
+            keys.append(_check_key(item.get("idempotency_key"), f"items[{index}].idempotency_key"))
+        store = self.server.app.store
+        results = []
+        for index, (key, item) in enumerate(zip(keys, items, strict=True)):
+            problem = _correction_problem(item, f"items[{index}]")
+            ref = str(item.get("agency_ref", ""))
+            kind = str(item.get("kind", ""))
+            if problem is not None:
+                answer = CorrectionAnswer(key, "rejected", None, ref, kind, problem, None)
+            else:
+                body_hash = hashlib.sha256(
+                    json.dumps(item, sort_keys=True, default=str).encode()
+                ).hexdigest()
+                try:
+                    answer = store.correct(key, item, body_hash)
+                except IdempotencyConflict:
+                    reason = "this idempotency key was used for a different correction"
+                    answer = CorrectionAnswer(key, "rejected", None, ref, kind, reason, None)
+                except KeyError:
+                    reason = "no case with this agency reference"
+                    answer = CorrectionAnswer(key, "rejected", None, ref, kind, reason, None)
+            results.append(answer.as_result())
+        return 200, {"results": results}
+
     def _faults(self, method: str) -> None:
         if method == "DELETE":
             self.server.app.clear_faults()
@@ -386,7 +435,15 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise _HttpError(422, "invalid_request", "'until' must be a date, YYYY-MM-DD") from None
         added = self.server.app.simulate(day)
-        self._send(200, {"until": day.isoformat(), "events": added})
+        clock = self.server.app.store.clock()
+        self._send(
+            200,
+            {
+                "until": day.isoformat(),
+                "events": added,
+                "clock": clock.isoformat() if clock else None,
+            },
+        )
 
     # faults ------------------------------------------------------------------------------
 
@@ -495,6 +552,55 @@ def _found(summary: dict[str, Any] | None, message: str) -> tuple[int, dict[str,
     if summary is None:
         raise _HttpError(404, "not_found", message)
     return 200, summary
+
+
+_CORRECTION_FIELDS = frozenset(
+    {
+        "idempotency_key",
+        "agency_ref",
+        "kind",
+        "invoice_number",
+        "amount",
+        "currency",
+        "booking_date",
+        "credit_note_number",
+        "reason",
+    }
+)
+
+
+def _correction_problem(item: dict[str, Any], where: str) -> str | None:
+    """What is wrong with a correction item's shape (the agency's rules come after)."""
+    unknown = sorted(set(item) - _CORRECTION_FIELDS)
+    if unknown:
+        return f"{where}: unknown fields {unknown}"
+    ref = item.get("agency_ref")
+    if not isinstance(ref, str) or not 1 <= len(ref) <= 200:
+        return f"{where}.agency_ref must be the case's agency reference"
+    if item.get("kind") not in CORRECTION_KINDS:
+        return f"{where}.kind must be one of {', '.join(CORRECTION_KINDS)}"
+    for name in ("invoice_number", "credit_note_number", "reason", "currency"):
+        value = item.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > 500):
+            return f"{where}.{name} must be text"
+    amount = item.get("amount")
+    if amount is not None:
+        try:
+            number = Decimal(str(amount))
+            exact = number.is_finite() and number == number.quantize(Decimal("0.01"))
+        except ArithmeticError:
+            exact = False
+        if isinstance(amount, bool) or not exact:
+            return f"{where}.amount must be a number with at most two decimals"
+    booking = item.get("booking_date")
+    if booking is not None:
+        try:
+            if not isinstance(booking, str) or len(booking) != 10:
+                raise ValueError
+            date.fromisoformat(booking)
+        except ValueError:
+            return f"{where}.booking_date must be a date, YYYY-MM-DD"
+    return None
 
 
 def _check_key(value: object, where: str) -> str:
