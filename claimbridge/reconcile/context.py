@@ -120,6 +120,14 @@ class RunContext:
     stats: ReconcileStats
     progress: Progress = field(default=lambda _stage, _n: None)
 
+    def now(self) -> dt.datetime:
+        """The run's time for the communication log: the run's day (``--today`` in what-if
+        runs and the demo), at the wall clock's time of day."""
+        wall = dt.datetime.now(dt.UTC)
+        if wall.date() == self.today:
+            return wall
+        return dt.datetime.combine(self.today, wall.time(), tzinfo=dt.UTC)
+
     @property
     def pipeline(self) -> str:
         return self.spec.name

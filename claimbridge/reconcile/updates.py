@@ -10,6 +10,7 @@ already seen is skipped, and a case's status is always replayed from every repor
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -312,7 +313,8 @@ class _Chunk:
             )
             if problem:
                 words += f" — cannot be booked: {problem}"
-            self._log(f"line:{line.line_id}", case, EventKind.SETTLEMENT, None, words)
+            paid_out = dt.datetime.combine(settlement.settlement_date, dt.time(), tzinfo=dt.UTC)
+            self._log(f"line:{line.line_id}", case, EventKind.SETTLEMENT, None, words, at=paid_out)
 
     def _log(
         self,
@@ -322,12 +324,13 @@ class _Chunk:
         status: CaseStatus | None,
         message: str,
         direction: Direction = Direction.IN,
+        at: dt.datetime | None = None,
     ) -> None:
         self.log_rows.append(
             {
                 "event_id": f"{self.ctx.agency}:{suffix}"[:200],
                 "case_key": case.case_key,
-                "at": utcnow(),
+                "at": at or self.ctx.now(),
                 "kind": kind.value,
                 "direction": direction.value,
                 "status": status.value if status else None,

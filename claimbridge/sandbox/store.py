@@ -187,6 +187,7 @@ class SandboxStore:
         with self._lock, self._db:
             if str(path) != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")  # survives a crash of the process
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
 

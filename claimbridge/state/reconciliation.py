@@ -600,21 +600,20 @@ class Totals:
 
 
 def booked_totals(engine: Engine, pipeline: str) -> dict[str, Totals]:
-    """Per currency: principal booked as payments; interest, fees and commission booked in
-    vouchers. Lines or parts left unbooked are not counted."""
+    """Per currency, what the ledger holds from reconciliation: principal booked as payments;
+    interest, fees and commission booked in vouchers. Parts not booked are not counted."""
     c = settlements_seen.c
-    principal = func.sum(func.coalesce(c.principal, 0)).filter(c.ledger_ref.is_not(None))
     in_voucher = c.voucher_ref.is_not(None)
     query = (
         select(
             c.currency,
             func.count(),
-            principal,
+            func.sum(c.principal).filter(c.ledger_ref.is_not(None)),
             func.sum(c.interest).filter(in_voucher),
             func.sum(c.fees).filter(in_voucher),
             func.sum(c.commission).filter(in_voucher),
         )
-        .where(c.pipeline == pipeline, c.status == "booked")
+        .where(c.pipeline == pipeline, or_(c.ledger_ref.is_not(None), in_voucher))
         .group_by(c.currency)
     )
     with read_connection(engine) as conn:
