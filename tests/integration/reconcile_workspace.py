@@ -38,7 +38,7 @@ CREDIT_NOTE_COLUMNS = ("credit_note_number", "invoice_number", "issue_date", "am
 
 CONFIG = """\
 [state]
-url = "sqlite:///claimbridge.db"
+url = "{state_url}"
 
 [creditor]
 name = "Nordlys Energi AS"
@@ -141,6 +141,20 @@ class Workspace:
         finally:
             conn.close()
 
+    def handed_over_in_store(self) -> list[tuple[str, str, Decimal]]:
+        """As :meth:`handed_over`, through the state store (any database)."""
+        from sqlalchemy import text
+
+        with self.opened() as (_, store), store.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT c.invoice_number, c.case_key, c.remaining_principal FROM claims c"
+                    " JOIN cases k ON k.case_key = c.case_key WHERE k.agency_ref IS NOT NULL"
+                    " ORDER BY c.invoice_number"
+                )
+            ).all()
+        return [(r[0], r[1], Decimal(str(r[2])).quantize(Decimal("0.01"))) for r in rows]
+
     def handed_over(self) -> list[tuple[str, str, Decimal]]:
         """(invoice, case key, principal) of claims whose case the agency accepted."""
         rows = self.query(
@@ -159,6 +173,7 @@ def make_workspace(
     agency_extra: str = "",
     pipeline_extra: str = "",
     reconcile_extra: str = "",
+    state_url: str = "sqlite:///claimbridge.db",
 ) -> Workspace:
     directory.mkdir(parents=True, exist_ok=True)
     ledger = generate_sample_ledger(directory / "ledger", today=TODAY)
@@ -169,6 +184,7 @@ def make_workspace(
     config.write_text(
         CONFIG.format(
             url=server.url,
+            state_url=state_url,
             batch_size=batch_size,
             agency_extra=agency_extra,
             pipeline_extra=pipeline_extra,

@@ -358,3 +358,46 @@ def test_an_unreachable_agency_stops_only_its_steps(workspace: Workspace) -> Non
     assert recovered.problems == []
     assert recovered.corrections_sent == 1
     assert workspace.server.store.count_corrections() == 1
+
+
+@pytest.mark.service
+def test_reconcile_on_postgresql(tmp_path: Path, server: SandboxServer) -> None:
+    """The same run on a real PostgreSQL state store: dialect-specific queries (aggregate
+    filters, upserts, the lease) and the booking steps."""
+    from sqlalchemy import text
+
+    from tests.integration.postgres import throwaway_cluster
+
+    with throwaway_cluster() as url:
+        workspace = make_workspace(tmp_path / "ws", server, state_url=url)
+        workspace.sync()
+        (invoice, case_key, principal), *_ = workspace.handed_over_in_store()
+        workspace.write_payments(
+            [{"payment_id": "P-1", "invoice_number": invoice,
+              "payment_date": day(2).isoformat(), "amount": f"{principal / 3:.2f}"}]
+        )  # fmt: skip
+        booked = 0
+        for week in range(1, 7):
+            workspace.simulate(day(7 * week))
+            stats = workspace.reconcile(day(7 * week))
+            assert stats.problems == []
+            booked += stats.lines_booked
+        assert booked > 0
+        again = workspace.reconcile(day(43))
+        assert (again.lines_booked, again.corrections_queued) == (0, 0)
+        with workspace.opened() as (_, store):
+            totals = store_totals(store)
+            with store.engine.connect() as conn:
+                payment = conn.execute(
+                    text("SELECT status FROM outbox WHERE kind = 'payment' AND case_key = :k"),
+                    {"k": case_key},
+                ).scalar_one()
+                statuses = dict(
+                    conn.execute(text("SELECT status, count(*) FROM cases GROUP BY status")).all()
+                )
+        assert payment == "accepted"
+        assert set(statuses) - {"accepted", "rejected"}
+        accounts = journal_totals(workspace.journal.rows())
+        assert -accounts["1500"] == totals.principal
+        assert accounts["7790"] == totals.commission
+        assert totals.lines == booked
