@@ -38,7 +38,7 @@ class ReconcileSettings(BaseModel):
     )
     commission_expense_account: Account | None = Field(
         default=None,
-        description="debited with the agency's commission; unset: the commission is not booked",
+        description="debited with the agency's commission (needed for lines with commission)",
     )
     agency_payer_accounts: tuple[BankAccountNumber, ...] = Field(
         default=(),
