@@ -2,8 +2,9 @@
 
 :func:`reconcile` runs one pipeline's reconciliation; the modules are its steps:
 ``lifecycle`` (the case state machine), ``updates`` (agency updates into the store),
-``booking`` (settlement lines into the ledger), ``corrections`` (direct payments and credit
-notes to the agency), ``runner`` (the order of the steps).
+``booking`` (settlement lines into the ledger), ``payments`` (ledger payments, credit notes and
+bank feeds into the store), ``corrections`` (direct payments and credit notes to the agency),
+``runner`` (the order of the steps).
 """
 
 from __future__ import annotations

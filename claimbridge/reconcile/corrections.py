@@ -1,17 +1,10 @@
 """Direct payments and credit notes on handed-over claims, told to the agency exactly once.
 
-Three places show money that reached the creditor after a hand-over: the source's ``payments``
-stream, its ``credit_notes`` stream, and the pipeline's bank payment feeds (matched to claims by
-:mod:`claimbridge.matching`). Each payment or credit note on a handed-over claim is recorded in
-``payments_seen`` as ``to_report`` (deduplicated on its source and id), then turned into a
-correction in the outbox: a payment is reported with its real booking date; a credit note
-reduces the claim, or withdraws it when it covers all the agency still collects of it.
-
-What is never echoed back: the agency's own settlement payments, recognized by
-``Payment.kind``, the agency's payer accounts and reference prefixes from the config, or a
-payment id / reference equal to a ledger id that reconciliation booked for a settlement line
-(or to the line id itself). The same debtor payment seen both in the bank file and in the
-ledger (same invoice, same amount, within :data:`TWIN_WINDOW_DAYS`) is reported once.
+:mod:`claimbridge.reconcile.payments` records what reached the creditor after a hand-over as
+``to_report``; here each becomes a correction in the outbox: a payment is reported with its real
+booking date; a credit note reduces the claim, or withdraws it when it covers all the agency
+still collects of it. The same debtor payment seen both in the bank file and in the ledger (same
+invoice, same amount, within :data:`TWIN_WINDOW_DAYS`) is reported once.
 
 Corrections travel through the outbox exactly like cases (:func:`claimbridge.delivery.
 deliver_channel`): the idempotency key is stored before the first send, an unknown outcome is
@@ -23,10 +16,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from itertools import islice
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import Connection, select
 
 from claimbridge.connectors.banks.feed import FORMATS as BANK_FORMATS
@@ -37,20 +28,17 @@ from claimbridge.connectors.base import (
     CorrectionKind,
     PushOutcome,
     PushStatus,
-    RawRecord,
-    StreamSpec,
 )
 from claimbridge.delivery import deliver_channel
 from claimbridge.errors import (
     AuthError,
     ClaimbridgeError,
     RateLimitedError,
-    RecordError,
     UnreachableError,
 )
 from claimbridge.grouping import idempotency_key
-from claimbridge.matching import match_payments, reference_keys, source_key
 from claimbridge.reconcile.context import RunContext
+from claimbridge.reconcile.payments import CREDIT_NOTE_PREFIX
 from claimbridge.schemas import (
     CaseStatus,
     CreditNote,
@@ -61,8 +49,10 @@ from claimbridge.schemas import (
     SourceRef,
 )
 from claimbridge.state import OutboxItem
+from claimbridge.state import payments as pq
 from claimbridge.state import reconciliation as rq
-from claimbridge.state.reconciliation import ClaimRow, PaymentRow, utcnow
+from claimbridge.state.payments import PaymentRow
+from claimbridge.state.reconciliation import ClaimRow
 from claimbridge.state.tables import outbox
 
 __all__ = [
@@ -73,19 +63,14 @@ __all__ = [
     "correction_from_json",
     "correction_json",
     "deliver_corrections",
-    "read_feeds",
-    "read_ledger",
     "report_corrections",
 ]
 
 log = logging.getLogger("claimbridge.reconcile")
-_M = TypeVar("_M", Payment, CreditNote)
 
 CORRECTION_KINDS: tuple[str, ...] = tuple(k.value for k in CorrectionKind)
 TWIN_WINDOW_DAYS = 3
-FEED_CHUNK = 1000
 REPORT_CHUNK = 200
-CREDIT_NOTE_PREFIX = "credit-note:"
 _CLOSED = frozenset({"closed", "withdrawn", "returned", "rejected"})
 
 REASONS: dict[str, str] = {
@@ -300,251 +285,12 @@ def deliver_corrections(ctx: RunContext) -> None:
     deliver_channel(ctx.spec.pipeline, ctx.store, channel, ctx.progress)
 
 
-# --- reading the ledger and the bank ------------------------------------------------------------
-
-
-def ledger_stream(name: str) -> str:
-    return f"reconcile:{name}"
-
-
-def read_ledger(ctx: RunContext) -> None:
-    """The source's payments and credit notes since reconciliation's own cursors."""
-    settings = ctx.spec.settings
-    wanted = {
-        "payments": settings.report_direct_payments,
-        "credit_notes": settings.report_credit_notes,
-    }
-    source = ctx.spec.source
-    for stream in source.streams():
-        if not wanted.get(stream.name):
-            continue
-        cursor_name = ledger_stream(stream.name)
-        cursor = ctx.store.get_cursor(ctx.pipeline, cursor_name)
-        for page in source.read(stream, cursor):
-            payments, notes, rejected = _normalize(ctx, stream, page.records)
-            with ctx.store.begin() as conn:
-                _ingest_payments(ctx, conn, payments)
-                _ingest_credit_notes(ctx, conn, notes)
-                if rejected:
-                    ctx.store.quarantine(
-                        conn,
-                        [{"pipeline": ctx.pipeline, "run_id": ctx.run_id, **r} for r in rejected],
-                    )
-                if page.cursor is not None:
-                    ctx.store.set_cursor(conn, ctx.pipeline, cursor_name, page.cursor)
-            ctx.stats.quarantined += len(rejected)
-            ctx.progress(stream.name, len(page.records))
-
-
-def _normalize(
-    ctx: RunContext, stream: StreamSpec, records: Sequence[RawRecord]
-) -> tuple[list[Payment], list[CreditNote], list[dict[str, Any]]]:
-    payments: list[Payment] = []
-    notes: list[CreditNote] = []
-    rejected: list[dict[str, Any]] = []
-    for record in records:
-        try:
-            models = ctx.spec.source.normalize(stream, record)
-        except RecordError as exc:
-            rejected.append(_quarantine(stream, record, exc.reasons, exc.record_id))
-            continue
-        except ValidationError as exc:
-            reasons = [
-                f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}"
-                for e in exc.errors(include_input=False, include_url=False)
-            ]
-            rejected.append(_quarantine(stream, record, reasons, ""))
-            continue
-        for model in models:
-            if isinstance(model, Payment):
-                payments.append(model)
-            elif isinstance(model, CreditNote):
-                notes.append(model)
-    if stream.name == "payments":
-        ctx.stats.ledger_payments_read += len(payments)
-    else:
-        ctx.stats.credit_notes_read += len(notes)
-    return payments, notes, rejected
-
-
-def _quarantine(
-    stream: StreamSpec, record: RawRecord, reasons: list[str], record_id: str
-) -> dict[str, Any]:
-    raw_id = record.data.get(stream.primary_key) if record.data else None
-    return {
-        "stream": stream.name,
-        "location": record.location,
-        "record_id": record_id or (str(raw_id) if raw_id not in (None, "") else None),
-        "reasons": reasons,
-    }
-
-
-def _ingest_payments(ctx: RunContext, conn: Connection, payments: Sequence[Payment]) -> None:
-    """Ledger payments on handed-over claims become ``to_report``; the agency's are ignored."""
-    fresh = _fresh(conn, [(source_key(p), p.payment_id, p) for p in payments])
-    if not fresh:
-        return
-    echoes = _agency_payments(ctx, conn, fresh)
-    claims = _claims_of(ctx, conn, fresh)
-    rows = []
-    for payment in fresh:
-        claim = claims.get(payment.payment_id)
-        if payment.payment_id in echoes:
-            ctx.stats.agency_payments_ignored += 1
-            rows.append(_row(ctx, payment, claim, "ignored", "agency_settlement"))
-        elif claim is None or claim.case_key is None:
-            continue  # not a claim the agency holds: the ledger's own business
-        elif payment.amount <= 0:
-            rows.append(_row(ctx, payment, claim, "ignored", "not_a_credit"))
-        else:
-            rows.append(_row(ctx, payment, claim, "to_report", None))
-    rq.insert_payments(conn, rows)
-
-
-def _ingest_credit_notes(ctx: RunContext, conn: Connection, notes: Sequence[CreditNote]) -> None:
-    keyed = [(_note_source(n), CREDIT_NOTE_PREFIX + n.credit_note_number, n) for n in notes]
-    fresh = _fresh(conn, keyed)
-    if not fresh:
-        return
-    numbers = [n.invoice_number for n in fresh if n.invoice_number]
-    claims = rq.claims_by_numbers(conn, ctx.pipeline, numbers)
-    rows = []
-    for note in fresh:
-        claim = claims.get(note.invoice_number or "")
-        if claim is None or claim.case_key is None:
-            continue
-        rows.append(
-            {
-                "source": _note_source(note),
-                "payment_id": CREDIT_NOTE_PREFIX + note.credit_note_number,
-                "pipeline": ctx.pipeline,
-                "amount": note.amount,
-                "currency": note.currency,
-                "booking_date": note.issue_date,
-                "reference": None,
-                "case_key": claim.case_key,
-                "invoice_number": claim.invoice_number,
-                "status": "to_report",
-                "reason": None,
-                "kind": "credit_note",
-                "seen_at": utcnow(),
-            }
-        )
-    rq.insert_payments(conn, rows)
-
-
-def _note_source(note: CreditNote) -> str:
-    ref = note.source
-    return f"{ref.system}:{ref.company}" if ref.company else ref.system
-
-
-def _fresh(conn: Connection, keyed: Sequence[tuple[str, str, _M]]) -> list[_M]:
-    seen = rq.seen_payment_keys(conn, [(s, i) for s, i, _ in keyed])
-    fresh: dict[tuple[str, str], _M] = {}
-    for source, ident, model in keyed:
-        if (source, ident) not in seen:
-            fresh.setdefault((source, ident), model)
-    return list(fresh.values())
-
-
-def _agency_payments(ctx: RunContext, conn: Connection, payments: Sequence[Payment]) -> set[str]:
-    """Ids of payments that are the agency's own pay-outs (never echoed back)."""
-    settings = ctx.spec.settings
-    accounts = settings.normalized_payer_accounts
-    prefixes = settings.reference_prefixes
-    handles = {p.payment_id for p in payments} | {p.reference for p in payments if p.reference}
-    booked = rq.booked_ledger_refs(conn, handles) | rq.known_line_ids(conn, ctx.agency, handles)
-    found = set()
-    for p in payments:
-        reference = (p.reference or "").strip()
-        if (
-            p.kind is PaymentKind.SETTLEMENT
-            or (p.payer_account and "".join(p.payer_account.split()) in accounts)
-            or (reference and any(reference.upper().startswith(x) for x in prefixes))
-            or p.payment_id in booked
-            or (reference and reference in booked)
-        ):
-            found.add(p.payment_id)
-    return found
-
-
-def _claims_of(
-    ctx: RunContext, conn: Connection, payments: Sequence[Payment]
-) -> dict[str, ClaimRow]:
-    """Payment id → its claim: the invoice the ledger allocated it to, else a KID naming one."""
-    by_number = rq.claims_by_numbers(
-        conn, ctx.pipeline, [p.invoice_number for p in payments if p.invoice_number]
-    )
-    kids = {p.payment_id: reference_keys(p.reference) for p in payments if not p.invoice_number}
-    by_kid = rq.claims_by_kids(conn, ctx.pipeline, {k for ks in kids.values() for k in ks})
-    found: dict[str, ClaimRow] = {}
-    for p in payments:
-        if p.invoice_number:
-            claim = by_number.get(p.invoice_number)
-            if claim is not None:
-                found[p.payment_id] = claim
-            continue
-        candidates = [c for k in kids.get(p.payment_id, ()) for c in by_kid.get(k, ())]
-        if len(candidates) == 1:
-            found[p.payment_id] = candidates[0]
-    return found
-
-
-def _row(
-    ctx: RunContext, payment: Payment, claim: ClaimRow | None, status: str, reason: str | None
-) -> dict[str, Any]:
-    return {
-        "source": source_key(payment),
-        "payment_id": payment.payment_id,
-        "pipeline": ctx.pipeline,
-        "amount": payment.amount,
-        "currency": payment.currency,
-        "booking_date": payment.booking_date,
-        "reference": payment.reference[:140] if payment.reference else None,
-        "case_key": claim.case_key if claim else None,
-        "invoice_number": claim.invoice_number if claim else payment.invoice_number,
-        "status": status,
-        "reason": reason,
-        "kind": "payment",
-        "seen_at": utcnow(),
-    }
-
-
-def feed_stream(name: str) -> str:
-    return f"reconcile:feed:{name}"
-
-
-def read_feeds(ctx: RunContext) -> None:
-    """Bank payments: matched to claims, the ones on handed-over claims to be reported."""
-    settings = ctx.spec.settings
-    for name, feed in ctx.spec.payment_feeds:
-        cursor_name = feed_stream(name)
-        stream = feed.payments(ctx.store.get_cursor(ctx.pipeline, cursor_name))
-        while chunk := list(islice(stream, FEED_CHUNK)):
-            payments = [payment for payment, _ in chunk]
-            cursor = next((c for _, c in reversed(chunk) if c is not None), None)
-            report = match_payments(
-                ctx.store,
-                ctx.pipeline,
-                payments,
-                agency_accounts=settings.agency_payer_accounts,
-                agency_reference_prefixes=settings.agency_references,
-            )
-            with ctx.store.begin() as conn:
-                rq.promote_matched(conn, [(source_key(p), p.payment_id) for p in payments])
-                if cursor is not None:
-                    ctx.store.set_cursor(conn, ctx.pipeline, cursor_name, cursor)
-            ctx.stats.bank_payments_read += len(payments)
-            ctx.stats.agency_payments_ignored += sum(report.ignored.values())
-            ctx.progress(f"feed {name}", len(payments))
-
-
 # --- payments and credit notes → corrections ----------------------------------------------------
 
 
 def report_corrections(ctx: RunContext, limit: int = 10_000) -> None:
     """Turn what waits in ``to_report`` into corrections in the outbox (one pass)."""
-    rows = rq.payments_to_report(ctx.store.engine, ctx.pipeline, limit=limit)
+    rows = pq.payments_to_report(ctx.store.engine, ctx.pipeline, limit=limit)
     for start in range(0, len(rows), REPORT_CHUNK):
         with ctx.store.begin() as conn:
             _report_chunk(ctx, conn, rows[start : start + REPORT_CHUNK])
@@ -567,7 +313,7 @@ def _report_chunk(ctx: RunContext, conn: Connection, rows: Sequence[PaymentRow])
             continue  # the case is not accepted yet: next run
         status, reason, correction = verdict
         # written at once: the next row's outstanding principal counts this one
-        rq.set_payment_statuses(conn, [_status(row, status, reason)])
+        pq.set_payment_statuses(conn, [_status(row, status, reason)])
         if correction is not None:
             queued.append(
                 {
@@ -605,7 +351,7 @@ def _decide(
         return None  # the agency has not accepted the case yet
     if row.booking_date > ctx.today:
         return None  # booked ahead of time in the ledger: reported once the day comes
-    if rq.reported_twin(conn, ctx.pipeline, row, TWIN_WINDOW_DAYS) is not None:
+    if pq.reported_twin(conn, ctx.pipeline, row, TWIN_WINDOW_DAYS) is not None:
         return "ignored", "same_as_reported", None
     is_payment = row.kind == "payment"
     if not (settings.report_direct_payments if is_payment else settings.report_credit_notes):
@@ -613,7 +359,7 @@ def _decide(
     if is_payment:
         kind = CorrectionKind.PAYMENT
     else:
-        outstanding = rq.outstanding_principal(conn, ctx.pipeline, claim)
+        outstanding = pq.outstanding_principal(conn, ctx.pipeline, claim)
         kind = CorrectionKind.WITHDRAW if row.amount >= outstanding else CorrectionKind.REDUCE
     if not supports(ctx.spec.agency.capabilities, kind):
         return "manual", "agency_cannot_report", None

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable
 
 from claimbridge.errors import RateLimitedError, UnreachableError
-from claimbridge.reconcile import booking, corrections, updates
+from claimbridge.reconcile import booking, corrections, payments, updates
 from claimbridge.reconcile.context import Progress, ReconcileSpec, ReconcileStats, RunContext
 from claimbridge.state import StateStore
 
@@ -40,8 +40,8 @@ STEPS: tuple[tuple[str, str, Step], ...] = (
     ("receipts of deliveries still waiting", "agency", updates.resolve_sent),
     ("agency updates", "agency", updates.read_updates),
     ("book settlement lines", "source", booking.book_lines),
-    ("ledger payments and credit notes", "source", corrections.read_ledger),
-    ("bank payment feeds", "feeds", corrections.read_feeds),
+    ("ledger payments and credit notes", "source", payments.read_ledger),
+    ("bank payment feeds", "feeds", payments.read_feeds),
     ("report direct payments and credit notes", "state", corrections.report_corrections),
     ("deliver corrections", "agency", corrections.deliver_corrections),
 )

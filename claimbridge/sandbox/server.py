@@ -30,13 +30,8 @@ from pydantic import ValidationError
 
 from claimbridge.errors import UsageError
 from claimbridge.sandbox.activity import ActivitySettings, simulate
-from claimbridge.sandbox.store import (
-    CORRECTION_KINDS,
-    CorrectionAnswer,
-    IdempotencyConflict,
-    SandboxStore,
-    Submission,
-)
+from claimbridge.sandbox.corrections import CorrectionAnswer, shape_problem
+from claimbridge.sandbox.store import IdempotencyConflict, SandboxStore, Submission
 from claimbridge.schemas import Case
 
 __all__ = ["MAX_BATCH_ITEMS", "MAX_BODY_BYTES", "SandboxServer"]
@@ -377,7 +372,7 @@ class _Handler(BaseHTTPRequestHandler):
         store = self.server.app.store
         results = []
         for index, (key, item) in enumerate(zip(keys, items, strict=True)):
-            problem = _correction_problem(item, f"items[{index}]")
+            problem = shape_problem(item, f"items[{index}]")
             ref = str(item.get("agency_ref", ""))
             kind = str(item.get("kind", ""))
             if problem is not None:
@@ -552,55 +547,6 @@ def _found(summary: dict[str, Any] | None, message: str) -> tuple[int, dict[str,
     if summary is None:
         raise _HttpError(404, "not_found", message)
     return 200, summary
-
-
-_CORRECTION_FIELDS = frozenset(
-    {
-        "idempotency_key",
-        "agency_ref",
-        "kind",
-        "invoice_number",
-        "amount",
-        "currency",
-        "booking_date",
-        "credit_note_number",
-        "reason",
-    }
-)
-
-
-def _correction_problem(item: dict[str, Any], where: str) -> str | None:
-    """What is wrong with a correction item's shape (the agency's rules come after)."""
-    unknown = sorted(set(item) - _CORRECTION_FIELDS)
-    if unknown:
-        return f"{where}: unknown fields {unknown}"
-    ref = item.get("agency_ref")
-    if not isinstance(ref, str) or not 1 <= len(ref) <= 200:
-        return f"{where}.agency_ref must be the case's agency reference"
-    if item.get("kind") not in CORRECTION_KINDS:
-        return f"{where}.kind must be one of {', '.join(CORRECTION_KINDS)}"
-    for name in ("invoice_number", "credit_note_number", "reason", "currency"):
-        value = item.get(name)
-        if value is not None and (not isinstance(value, str) or len(value) > 500):
-            return f"{where}.{name} must be text"
-    amount = item.get("amount")
-    if amount is not None:
-        try:
-            number = Decimal(str(amount))
-            exact = number.is_finite() and number == number.quantize(Decimal("0.01"))
-        except ArithmeticError:
-            exact = False
-        if isinstance(amount, bool) or not exact:
-            return f"{where}.amount must be a number with at most two decimals"
-    booking = item.get("booking_date")
-    if booking is not None:
-        try:
-            if not isinstance(booking, str) or len(booking) != 10:
-                raise ValueError
-            date.fromisoformat(booking)
-        except ValueError:
-            return f"{where}.booking_date must be a date, YYYY-MM-DD"
-    return None
 
 
 def _check_key(value: object, where: str) -> str:

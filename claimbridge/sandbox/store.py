@@ -21,27 +21,24 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from claimbridge.sandbox.activity import CorrectionInput
+from claimbridge.sandbox.corrections import CorrectionAnswer, answer, refusal
 from claimbridge.schemas import AddressState, Case, CaseStatus, EventKind
 
 if TYPE_CHECKING:
     from claimbridge.sandbox.activity import PlannedEvent
 
 __all__ = [
-    "CORRECTION_KINDS",
-    "CorrectionAnswer",
     "IdempotencyConflict",
     "SandboxStore",
     "Submission",
     "screen_case",
 ]
 
-CORRECTION_KINDS = ("payment", "reduce", "withdraw", "pause", "resume")
-_ENDED = frozenset({"closed", "withdrawn", "returned"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -111,31 +108,6 @@ _SUMMARY_COLUMNS = (
 
 class IdempotencyConflict(Exception):
     """The key was used before with a different case (or correction)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CorrectionAnswer:
-    """What the agency did with one correction. ``replayed``: the key had been seen before."""
-
-    idempotency_key: str
-    status: str  # accepted | rejected
-    correction_id: str | None
-    agency_ref: str
-    kind: str
-    reason: str | None
-    effective_on: str | None
-    replayed: bool = False
-
-    def as_result(self) -> dict[str, Any]:
-        return {
-            "idempotency_key": self.idempotency_key,
-            "status": self.status,
-            "correction_id": self.correction_id,
-            "agency_ref": self.agency_ref,
-            "kind": self.kind,
-            "reason": self.reason,
-            "effective_on": self.effective_on,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +308,7 @@ class SandboxStore:
             if row is not None:
                 if row["body_hash"] != body_hash:
                     raise IdempotencyConflict(key)
-                return _answer(row, replayed=True)
+                return answer(row, replayed=True)
             ref = str(body["agency_ref"])
             case = self._db.execute(
                 "SELECT id, status, currency, case_json FROM cases WHERE agency_ref = ?", (ref,)
@@ -344,7 +316,7 @@ class SandboxStore:
             if case is None:
                 raise KeyError(ref)
             kind = str(body["kind"])
-            reason = _refusal(case, body)
+            reason = refusal(case, body)
             effective = self.today() + timedelta(days=1)
             status = "rejected" if reason else "accepted"
             cursor = self._db.execute(
@@ -369,7 +341,7 @@ class SandboxStore:
             ).fetchone()
             if reason is None:
                 self._correction_event(case, body)
-            return _answer(row, replayed=False)
+            return answer(row, replayed=False)
 
     def _correction_event(self, case: sqlite3.Row, body: dict[str, Any]) -> None:
         """What the agency's own event feed says about a correction it accepted."""
@@ -514,7 +486,7 @@ class SandboxStore:
             row = self._db.execute(
                 "SELECT * FROM corrections WHERE idempotency_key = ?", (key,)
             ).fetchone()
-        return _answer(row).as_result() if row else None
+        return answer(row).as_result() if row else None
 
     def corrections_by_case(self) -> dict[str, tuple[CorrectionInput, ...]]:
         """Accepted corrections per agency ref, in the order they arrived (the simulation)."""
@@ -546,48 +518,3 @@ class SandboxStore:
         with self._lock:
             (count,) = self._db.execute("SELECT COUNT(*) FROM cases").fetchone()
         return int(count)
-
-
-def _answer(row: sqlite3.Row, *, replayed: bool = False) -> CorrectionAnswer:
-    return CorrectionAnswer(
-        idempotency_key=row["idempotency_key"],
-        status=row["status"],
-        correction_id=f"SBX-COR-{row['id']:06d}" if row["status"] == "accepted" else None,
-        agency_ref=row["agency_ref"],
-        kind=row["kind"],
-        reason=row["reason"],
-        effective_on=row["effective_on"],
-        replayed=replayed,
-    )
-
-
-def _refusal(case: sqlite3.Row, body: dict[str, Any]) -> str | None:
-    """The agency's rules for corrections; the reason one is refused, or None.
-
-    Reasons name the rule, never the debtor's data.
-    """
-    kind = body["kind"]
-    if case["status"] in _ENDED:
-        return f"the case is {case['status']}: it takes no corrections"
-    if case["status"] == "rejected":  # pragma: no cover - rejected deliveries have no case row
-        return "the case was rejected"
-    claims = {c.invoice_number for c in Case.model_validate_json(case["case_json"]).claims}
-    invoice = body.get("invoice_number")
-    if invoice is not None and invoice not in claims:
-        return "the case holds no claim with this invoice number"
-    if kind in ("payment", "reduce"):
-        try:
-            amount = Decimal(str(body.get("amount")))
-        except (InvalidOperation, ValueError):
-            return "the amount is not a number"
-        if not amount.is_finite() or amount <= 0:
-            return "the amount must be positive"
-        if body.get("currency") != case["currency"]:
-            return f"the case is in {case['currency']}"
-        if kind == "payment" and not body.get("booking_date"):
-            return "a direct payment needs its booking date"
-    if kind == "pause" and case["status"] == "paused":
-        return "the case is paused already"
-    if kind == "resume" and case["status"] != "paused":
-        return "the case is not paused"
-    return None

@@ -1,5 +1,5 @@
-"""State-store queries of reconciliation: agency updates, settlement lines and their booking,
-ledger payments and credit notes on handed-over claims, and the totals reports need.
+"""State-store queries of reconciliation: cases and claims, agency updates, settlement lines
+and their booking, and the totals reports need (payments and credit notes: ``payments.py``).
 
 Functions take a connection so the caller decides the transaction: an update, the rows it
 changes and the cursor after it are committed together. IN lists are chunked (SQLite limits
@@ -22,7 +22,6 @@ from claimbridge.state.tables import (
     cases,
     claims,
     outbox,
-    payments_seen,
     settlements_seen,
     updates_seen,
 )
@@ -31,7 +30,6 @@ __all__ = [
     "CaseRow",
     "ClaimRow",
     "LineRow",
-    "PaymentRow",
     "Totals",
     "booked_ledger_refs",
     "booked_totals",
@@ -44,22 +42,15 @@ __all__ = [
     "claims_by_payment_refs",
     "claims_of_case",
     "insert_lines",
-    "insert_payments",
     "known_line_ids",
     "lines_to_book",
-    "outstanding_principal",
-    "payments_to_report",
-    "promote_matched",
     "record_updates",
-    "reported_twin",
-    "seen_payment_keys",
     "seen_update_ids",
     "sent_cases",
     "set_case_lifecycle",
     "set_claim_statuses",
     "set_line",
     "set_payment_refs",
-    "set_payment_statuses",
     "status_reports",
 ]
 
@@ -67,12 +58,12 @@ _IN = 900
 CENT = Decimal("0.01")
 
 
-def _chunks(values: Sequence[Any], size: int = _IN) -> Iterator[Sequence[Any]]:
+def chunked(values: Sequence[Any], size: int = _IN) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
 
-def _money(value: Any) -> Decimal:
+def money(value: Any) -> Decimal:
     return Decimal(value if value is not None else 0).quantize(CENT)
 
 
@@ -107,7 +98,7 @@ _CASE_COLUMNS = (
 
 def cases_by_keys(conn: Connection, pipeline: str, keys: Iterable[str]) -> dict[str, CaseRow]:
     found: dict[str, CaseRow] = {}
-    for chunk in _chunks(sorted(set(keys))):
+    for chunk in chunked(sorted(set(keys))):
         query = select(*_CASE_COLUMNS).where(
             cases.c.pipeline == pipeline, cases.c.case_key.in_(chunk)
         )
@@ -119,7 +110,7 @@ def cases_by_agency_refs(
     conn: Connection, pipeline: str, agency: str, refs: Iterable[str]
 ) -> dict[str, CaseRow]:
     found: dict[str, CaseRow] = {}
-    for chunk in _chunks(sorted(set(refs))):
+    for chunk in chunked(sorted(set(refs))):
         query = select(*_CASE_COLUMNS).where(
             cases.c.agency == agency, cases.c.agency_ref.in_(chunk), cases.c.pipeline == pipeline
         )
@@ -130,7 +121,7 @@ def cases_by_agency_refs(
 def case_keys_by_delivery(conn: Connection, idempotency_keys: Iterable[str]) -> dict[str, str]:
     """Idempotency key → case key, for receipts of case deliveries."""
     found: dict[str, str] = {}
-    for chunk in _chunks(sorted(set(idempotency_keys))):
+    for chunk in chunked(sorted(set(idempotency_keys))):
         query = select(outbox.c.idempotency_key, outbox.c.case_key).where(
             outbox.c.idempotency_key.in_(chunk), outbox.c.kind == "case"
         )
@@ -239,14 +230,14 @@ _CLAIM_COLUMNS = (
 
 def _claim(row: Sequence[Any]) -> ClaimRow:
     values = list(row)
-    values[3], values[4] = _money(values[3]), _money(values[4])
+    values[3], values[4] = money(values[3]), money(values[4])
     return ClaimRow(*values)
 
 
 def _claims_where(
     conn: Connection, pipeline: str, column: Any, values: Iterable[str]
 ) -> Iterator[tuple[str, ClaimRow]]:
-    for chunk in _chunks(sorted(set(values))):
+    for chunk in chunked(sorted(set(values))):
         query = select(column, *_CLAIM_COLUMNS).where(
             claims.c.pipeline == pipeline, column.in_(chunk)
         )
@@ -289,7 +280,7 @@ def claims_by_kids(
 
 def seen_update_ids(conn: Connection, pipeline: str, agency: str, ids: Iterable[str]) -> set[str]:
     found: set[str] = set()
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunked(sorted(set(ids))):
         query = select(updates_seen.c.update_id).where(
             updates_seen.c.pipeline == pipeline,
             updates_seen.c.agency == agency,
@@ -308,7 +299,7 @@ def status_reports(
 ) -> dict[str, list[tuple[str, str, dt.datetime | None]]]:
     """Case key → every (update id, status, agency time) the agency reported about it."""
     found: dict[str, list[tuple[str, str, dt.datetime | None]]] = {}
-    for chunk in _chunks(sorted(set(case_keys))):
+    for chunk in chunked(sorted(set(case_keys))):
         query = select(
             updates_seen.c.case_key,
             updates_seen.c.update_id,
@@ -370,13 +361,13 @@ _LINE_COLUMNS = (
 def _line(row: Sequence[Any]) -> LineRow:
     values = list(row)
     for index in (5, 6, 7, 8):
-        values[index] = _money(values[index])
+        values[index] = money(values[index])
     return LineRow(*values)
 
 
 def known_line_ids(conn: Connection, agency: str, ids: Iterable[str]) -> set[str]:
     found: set[str] = set()
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunked(sorted(set(ids))):
         query = select(settlements_seen.c.line_id).where(
             settlements_seen.c.agency == agency, settlements_seen.c.line_id.in_(chunk)
         )
@@ -422,158 +413,12 @@ def set_line(conn: Connection, agency: str, line_id: str, **values: Any) -> None
 def booked_ledger_refs(conn: Connection, refs: Iterable[str]) -> set[str]:
     """Which of ``refs`` are the ledger ids of settlement principal booked by reconciliation."""
     found: set[str] = set()
-    for chunk in _chunks(sorted({r for r in refs if r})):
+    for chunk in chunked(sorted({r for r in refs if r})):
         query = select(settlements_seen.c.ledger_ref).where(
             settlements_seen.c.ledger_ref.in_(chunk)
         )
         found.update(conn.execute(query).scalars())
     return found
-
-
-# --- ledger payments and credit notes -------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentRow:
-    source: str
-    payment_id: str
-    kind: str  # payment | credit_note
-    amount: Decimal
-    currency: str
-    booking_date: dt.date
-    reference: str | None
-    case_key: str | None
-    invoice_number: str | None
-
-
-def seen_payment_keys(conn: Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Keys already in ``payments_seen``, looked up per source so the primary key is used."""
-    by_source: dict[str, list[str]] = {}
-    for source, payment_id in set(keys):
-        by_source.setdefault(source, []).append(payment_id)
-    found: set[tuple[str, str]] = set()
-    for source, ids in by_source.items():
-        for chunk in _chunks(sorted(ids)):
-            query = select(payments_seen.c.payment_id).where(
-                payments_seen.c.source == source, payments_seen.c.payment_id.in_(chunk)
-            )
-            found.update((source, pid) for pid in conn.execute(query).scalars())
-    return found
-
-
-def insert_payments(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    insert_ignore(conn, payments_seen, rows)
-
-
-def promote_matched(conn: Connection, keys: Iterable[tuple[str, str]]) -> int:
-    """Bank payments just matched to a handed-over claim become ``to_report``."""
-    promoted = 0
-    by_source: dict[str, list[str]] = {}
-    for source, payment_id in set(keys):
-        by_source.setdefault(source, []).append(payment_id)
-    for source, ids in by_source.items():
-        for chunk in _chunks(sorted(ids)):
-            result = conn.execute(
-                update(payments_seen)
-                .where(
-                    payments_seen.c.source == source,
-                    payments_seen.c.payment_id.in_(chunk),
-                    payments_seen.c.status == "matched",
-                    payments_seen.c.case_key.is_not(None),
-                )
-                .values(status="to_report")
-            )
-            promoted += result.rowcount or 0
-    return promoted
-
-
-def payments_to_report(engine: Engine, pipeline: str, limit: int = 500) -> list[PaymentRow]:
-    query = (
-        select(
-            payments_seen.c.source,
-            payments_seen.c.payment_id,
-            payments_seen.c.kind,
-            payments_seen.c.amount,
-            payments_seen.c.currency,
-            payments_seen.c.booking_date,
-            payments_seen.c.reference,
-            payments_seen.c.case_key,
-            payments_seen.c.invoice_number,
-        )
-        .where(payments_seen.c.pipeline == pipeline, payments_seen.c.status == "to_report")
-        .order_by(payments_seen.c.booking_date, payments_seen.c.source, payments_seen.c.payment_id)
-        .limit(limit)
-    )
-    with read_connection(engine) as conn:
-        return [
-            PaymentRow(r[0], r[1], r[2], _money(r[3]), r[4], r[5], r[6], r[7], r[8])
-            for r in conn.execute(query)
-        ]
-
-
-def set_payment_statuses(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Each row: source, payment_id, status, reason."""
-    if rows:
-        conn.execute(
-            update(payments_seen)
-            .where(
-                payments_seen.c.source == bindparam("b_source"),
-                payments_seen.c.payment_id == bindparam("b_id"),
-            )
-            .values(status=bindparam("b_status"), reason=bindparam("b_reason")),
-            [
-                {
-                    "b_source": r["source"],
-                    "b_id": r["payment_id"],
-                    "b_status": r["status"],
-                    "b_reason": r.get("reason"),
-                }
-                for r in rows
-            ],
-        )
-
-
-def reported_twin(conn: Connection, pipeline: str, row: PaymentRow, window_days: int) -> str | None:
-    """The id of a payment from another source already reported for the same invoice, amount
-    and (nearly) the same day: the bank's and the ledger's record of one debtor payment."""
-    if row.invoice_number is None:
-        return None
-    low = row.booking_date - dt.timedelta(days=window_days)
-    high = row.booking_date + dt.timedelta(days=window_days)
-    query = (
-        select(payments_seen.c.payment_id)
-        .where(
-            payments_seen.c.pipeline == pipeline,
-            payments_seen.c.invoice_number == row.invoice_number,
-            payments_seen.c.status == "reported",
-            payments_seen.c.kind == row.kind,
-            payments_seen.c.source != row.source,
-            payments_seen.c.amount == row.amount,
-            payments_seen.c.booking_date.between(low, high),
-        )
-        .limit(1)
-    )
-    found: str | None = conn.execute(query).scalar()
-    return found
-
-
-def outstanding_principal(conn: Connection, pipeline: str, claim: ClaimRow) -> Decimal:
-    """What the agency still collects of a claim's principal as far as we know: what was handed
-    over, less settled principal and the direct payments and credit notes already reported."""
-    settled = conn.execute(
-        select(func.coalesce(func.sum(settlements_seen.c.principal), 0)).where(
-            settlements_seen.c.pipeline == pipeline,
-            settlements_seen.c.invoice_number == claim.invoice_number,
-        )
-    ).scalar()
-    reported = conn.execute(
-        select(func.coalesce(func.sum(payments_seen.c.amount), 0)).where(
-            payments_seen.c.pipeline == pipeline,
-            payments_seen.c.invoice_number == claim.invoice_number,
-            payments_seen.c.status == "reported",
-        )
-    ).scalar()
-    return max(Decimal("0.00"), claim.remaining_principal - _money(settled) - _money(reported))
 
 
 # --- totals (reports) -----------------------------------------------------------------------
@@ -617,9 +462,7 @@ def booked_totals(engine: Engine, pipeline: str) -> dict[str, Totals]:
         .group_by(c.currency)
     )
     with read_connection(engine) as conn:
-        return {
-            row[0]: Totals(row[1], *(_money(v) for v in row[2:])) for row in conn.execute(query)
-        }
+        return {row[0]: Totals(row[1], *(money(v) for v in row[2:])) for row in conn.execute(query)}
 
 
 def case_status_counts(engine: Engine, pipeline: str) -> dict[str, int]:
