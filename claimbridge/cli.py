@@ -497,8 +497,8 @@ def _reconcile(obj: Ctx, config: Any, pipeline: str | None) -> Any:
 
 
 def _reconcile_exit_code(stats: Any) -> int:
-    """A connector that stopped a step: its code (7 unreachable, 8 rate limited); something a
-    person should look at: 13; else 0."""
+    """A connector that stopped a step: its code (7 unreachable, 8 rate limited, 9 unreadable);
+    something a person should look at: 13; else 0."""
     if stats.problems:
         return int(stats.problems[0]["exit_code"])
     return EXIT_PARTIAL if stats.needs_attention else 0

@@ -13,9 +13,10 @@ The steps, in order (docs/reconciliation.md has the picture):
 8. deliver the corrections.
 
 Every step commits its work together with the cursor it advances, so a run killed anywhere
-is finished by the next one without doing anything twice. A connector that is unreachable or
-out of rate limit stops only the steps that need it; the run records the problem (the CLI
-exits with its code) and the other steps go on. Anything else ends the run.
+is finished by the next one without doing anything twice. A connector that is unreachable, out
+of rate limit, or sends something unreadable (a ``DataError`` naming where) stops only the steps
+that need it; the run records the problem (the CLI exits with its code) and the other steps go
+on. Anything else (config, credentials, the state store) ends the run.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from claimbridge.errors import RateLimitedError, UnreachableError
+from claimbridge.errors import DataError, RateLimitedError, UnreachableError
 from claimbridge.reconcile import booking, corrections, payments, updates
 from claimbridge.reconcile.context import Progress, ReconcileSpec, ReconcileStats, RunContext
 from claimbridge.state import StateStore
@@ -78,7 +79,7 @@ def _run_steps(ctx: RunContext) -> None:
             continue
         try:
             step(ctx)
-        except (UnreachableError, RateLimitedError) as exc:
+        except (UnreachableError, RateLimitedError, DataError) as exc:
             log.warning("%s: stopped, the next run goes on: %s", name, exc)
             ctx.stats.problems.append({"step": name, "error": str(exc), "exit_code": exc.exit_code})
             down.add(needs)

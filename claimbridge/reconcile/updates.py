@@ -14,12 +14,12 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection
 
 from claimbridge.connectors.base import AgencyUpdate, PushOutcome, PushStatus
+from claimbridge.errors import ClaimbridgeError
 from claimbridge.reconcile.context import RunContext
 from claimbridge.reconcile.lifecycle import LIFECYCLE, StatusReport, replay
 from claimbridge.schemas import CaseEvent, CaseStatus, Direction, EventKind, Settlement
@@ -53,8 +53,19 @@ def read_updates(ctx: RunContext) -> None:
     """Everything the agency reported since the stored cursor."""
     stream = updates_stream(ctx.agency)
     since = ctx.store.get_cursor(ctx.pipeline, stream)
-    updates = ctx.spec.agency.updates(since)
-    while chunk := list(islice(updates, UPDATES_CHUNK)):
+    chunk: list[AgencyUpdate] = []
+    try:
+        for update in ctx.spec.agency.updates(since):
+            chunk.append(update)
+            if len(chunk) >= UPDATES_CHUNK:
+                done, chunk = chunk, []
+                apply_updates(ctx, done, cursor_stream=stream)
+                ctx.progress("updates", len(done))
+    except ClaimbridgeError:
+        if chunk:  # what was read before the failure is good: keep it, the cursor after it
+            apply_updates(ctx, chunk, cursor_stream=stream)
+        raise
+    if chunk:
         apply_updates(ctx, chunk, cursor_stream=stream)
         ctx.progress("updates", len(chunk))
 

@@ -401,3 +401,29 @@ def test_reconcile_on_postgresql(tmp_path: Path, server: SandboxServer) -> None:
         assert -accounts["1500"] == totals.principal
         assert accounts["7790"] == totals.commission
         assert totals.lines == booked
+
+
+def test_an_unreadable_update_stops_only_the_agency_steps(workspace: Workspace) -> None:
+    """A settlement event without its settlement: the run says where, exits 9, keeps the
+    cursor before it (nothing lost) and still does the ledger's work."""
+    (invoice, _, _), *_ = workspace.handed_over()
+    [(ref,)] = workspace.query(
+        "SELECT agency_ref FROM cases WHERE case_key ="
+        " (SELECT case_key FROM claims WHERE invoice_number = ?)",
+        invoice,
+    )
+    workspace.server.store.add_event(ref, EventKind.SETTLEMENT, None, "broken", {"x": 1})
+    workspace.write_payments(
+        [{"payment_id": "P-1", "invoice_number": invoice, "payment_date": day(1).isoformat(),
+          "amount": "20.00"}]
+    )  # fmt: skip
+    stats = workspace.reconcile(day(2))
+    [problem] = stats.problems
+    assert problem["step"] == "agency updates"
+    assert problem["exit_code"] == 9
+    assert "events" in problem["error"]
+    assert stats.corrections_sent == 0  # the agency's steps wait for a person
+    assert stats.corrections_queued == 1  # the ledger's steps went on
+    assert stats.updates_read == workspace.ledger.expected_debtors  # the chunks before it
+    again = workspace.reconcile(day(3))
+    assert again.problems[0]["exit_code"] == 9  # still there, never skipped silently
