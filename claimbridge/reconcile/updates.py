@@ -120,7 +120,9 @@ class _Chunk:
     payment_refs: list[tuple[str, str]] = field(default_factory=list)
     agency_refs: dict[str, str] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)
-    cases: dict[str, CaseRow] = field(default_factory=dict)
+    cases: dict[str, CaseRow] = field(default_factory=dict)  # by case key
+    by_ref: dict[str, CaseRow] = field(default_factory=dict)  # by agency reference
+    delivery_cases: dict[str, str] = field(default_factory=dict)  # idempotency key → case key
 
     # --- reading the chunk ----------------------------------------------------------------
 
@@ -171,7 +173,7 @@ class _Chunk:
         kind: str,
         case: CaseRow | None,
         status: CaseStatus | None = None,
-        at: Any = None,
+        at: dt.datetime | None = None,
     ) -> None:
         if case is None and kind != "message":
             self.ctx.stats.unknown_updates += 1
@@ -242,6 +244,10 @@ class _Chunk:
         by_number = rq.claims_by_numbers(self.conn, self.ctx.pipeline, numbers)
         missing = [n for n in numbers if n not in by_number]
         by_ref = rq.claims_by_payment_refs(self.conn, self.ctx.pipeline, missing)
+        claim_cases = {c.case_key for c in (*by_number.values(), *by_ref.values()) if c.case_key}
+        self.cases.update(
+            rq.cases_by_keys(self.conn, self.ctx.pipeline, claim_cases - set(self.cases))
+        )
         lone = self._lone_claims(settlement.lines)
         cases_of_update: set[str] = set()
         for line in settlement.lines:

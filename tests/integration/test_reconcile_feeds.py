@@ -216,6 +216,13 @@ def test_async_receipts_by_lookup_store_the_references_settlements_may_name(
         principal=Decimal("10.00"),
         total=Decimal("10.00"),
     )
+    # and one that names only the invoice: its case is found through the claim
+    bare = SettlementLine(
+        line_id=f"{agency_ref}:2026-W49:y",
+        invoice_number=invoice,
+        interest=Decimal("1.00"),
+        total=Decimal("1.00"),
+    )
     update = AgencyUpdate(
         "by-ocr-1",
         settlement=Settlement(
@@ -223,7 +230,7 @@ def test_async_receipts_by_lookup_store_the_references_settlements_may_name(
             agency="sandbox",
             settlement_date=TODAY + dt.timedelta(days=9),
             currency="NOK",
-            lines=(line,),
+            lines=(line, bare),
         ),
     )
     with workspace.opened() as (spec, store):
@@ -235,3 +242,10 @@ def test_async_receipts_by_lookup_store_the_references_settlements_may_name(
         "SELECT case_key, invoice_number, status FROM settlements_seen WHERE line_id = ?",
         line.line_id,
     ) == [(case_key, invoice, "seen")]
+    assert workspace.query(
+        "SELECT case_key, agency_ref FROM settlements_seen WHERE line_id = ?", bare.line_id
+    ) == [(case_key, agency_ref)]
+    logged = workspace.query(
+        "SELECT count(*) FROM events WHERE case_key = ? AND kind = 'settlement'", case_key
+    )
+    assert logged == [(2,)]
