@@ -427,3 +427,18 @@ def test_an_unreadable_update_stops_only_the_agency_steps(workspace: Workspace) 
     assert stats.updates_read == workspace.ledger.expected_debtors  # the chunks before it
     again = workspace.reconcile(day(3))
     assert again.problems[0]["exit_code"] == 9  # still there, never skipped silently
+
+
+def test_a_late_delivery_outcome_does_not_move_a_case_back(workspace: Workspace) -> None:
+    """A sync resolving an old unknown outcome after the agency already moved the case on."""
+    for week in range(1, 4):
+        workspace.simulate(day(7 * week))
+        workspace.reconcile(day(7 * week))
+    moved = workspace.query(
+        "SELECT case_key, status FROM cases WHERE status NOT IN ('accepted', 'rejected') LIMIT 1"
+    )
+    assert moved, "no case moved in three weeks"
+    [(case_key, status)] = moved
+    with workspace.opened() as (_, store), store.begin() as conn:
+        store.set_case_statuses(conn, [{"case_key": case_key, "status": "accepted"}])
+    assert workspace.query("SELECT status FROM cases WHERE case_key = ?", case_key) == [(status,)]
