@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from claimbridge.connectors.base import Agency, Connector, ConnectorContext, Source
+from claimbridge.connectors.base import Agency, Connector, ConnectorContext, PaymentFeed, Source
 from claimbridge.credentials import FileCredentialStore
 from claimbridge.errors import ConfigError
 from claimbridge.pipeline import PipelineSpec
@@ -14,6 +14,7 @@ from claimbridge.state import StateStore
 
 if TYPE_CHECKING:
     from claimbridge.config import Config, ConnectorConfig
+    from claimbridge.reconcile import ReconcileSpec
 
 
 CREDENTIALS_DIR = ".claimbridge-credentials"  # beside the config file, mode 0700
@@ -68,3 +69,20 @@ def pipeline_spec(config: Config, name: str | None, *, today: dt.date) -> Pipeli
         default_country=config.creditor.country,
         enricher=enricher,
     )
+
+
+def payment_feed(config: Config, entry: ConnectorConfig, today: dt.date) -> PaymentFeed:
+    instance = connector(config, entry, today)
+    if not isinstance(instance, PaymentFeed):
+        raise ConfigError(f"{entry.name}: type {entry.type_name!r} is not a payment feed")
+    return instance
+
+
+def reconcile_spec(config: Config, name: str | None, *, today: dt.date) -> ReconcileSpec:
+    """The pipeline's connectors plus its reconcile settings and bank payment feeds."""
+    from claimbridge.reconcile import ReconcileSpec
+
+    pipeline = config.pipeline(name)
+    spec = pipeline_spec(config, pipeline.name, today=today)
+    feeds = tuple((f.name, payment_feed(config, f, today)) for f in pipeline.payment_feeds)
+    return ReconcileSpec(spec, settings=pipeline.reconcile, payment_feeds=feeds)

@@ -414,6 +414,101 @@ def _progress(enabled: bool) -> Iterator[Any]:
         yield advance
 
 
+# --- reconcile and run --------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--pipeline", "-p", help="Pipeline name (default: the only one).")
+@pass_ctx
+def reconcile(obj: Ctx, pipeline: str | None) -> None:
+    """Read what came back (receipts, statuses, settlements), book it in the ledger, and report
+    direct payments and credit notes to the agency."""
+    config = obj.load()
+    stats = _reconcile(obj, config, pipeline)
+    if obj.json:
+        _echo_json(stats.to_dict())
+    else:
+        from claimbridge.output import print_reconcile_stats
+
+        print_reconcile_stats(stats)
+    code = _reconcile_exit_code(stats)
+    if code:
+        sys.exit(code)
+
+
+@cli.command("run")
+@click.option("--pipeline", "-p", help="Pipeline name (default: the only one).")
+@pass_ctx
+def run_command(obj: Ctx, pipeline: str | None) -> None:
+    """Sync, then reconcile: the one command a scheduler calls.
+
+    A source or agency that fails during the sync does not stop the reconcile (its agency
+    updates and bookings are still due); the exit code is the first problem's.
+    """
+    from claimbridge import build
+    from claimbridge import pipeline as pipeline_mod
+    from claimbridge.errors import StateError, UserError
+
+    config = obj.load()
+    result: dict[str, Any] = {}
+    codes: list[int] = []
+    spec = build.pipeline_spec(config, pipeline, today=obj.today)
+    store = build.open_store(config)
+    try:
+        with _progress(enabled=not obj.json) as progress:
+            sync_stats = pipeline_mod.sync(spec, store, today=obj.today, progress=progress)
+        result["sync"] = sync_stats.to_dict()
+        if sync_stats.rejected or sync_stats.unknown:
+            codes.append(EXIT_PARTIAL)
+    except (UserError, StateError):
+        raise
+    except ClaimbridgeError as exc:
+        result["sync"] = {"error": str(exc), "exit_code": exc.exit_code}
+        codes.append(exc.exit_code)
+        sync_stats = None
+    finally:
+        spec.close()
+        store.close()
+    stats = _reconcile(obj, config, pipeline)
+    result["reconcile"] = stats.to_dict()
+    codes.append(_reconcile_exit_code(stats))
+    if obj.json:
+        _echo_json(result)
+    else:
+        from claimbridge.output import print_reconcile_stats, print_sync_stats
+
+        if sync_stats is not None:
+            print_sync_stats(sync_stats)
+        else:
+            click.echo(f"sync failed: {result['sync']['error']}", err=True)
+        print_reconcile_stats(stats)
+    code = next((c for c in codes if c and c != EXIT_PARTIAL), 0) or max(codes, default=0)
+    if code:
+        sys.exit(code)
+
+
+def _reconcile(obj: Ctx, config: Any, pipeline: str | None) -> Any:
+    from claimbridge import build
+    from claimbridge.reconcile import reconcile as reconcile_pipeline
+
+    spec = build.reconcile_spec(config, pipeline, today=obj.today)
+    store = build.open_store(config)
+    try:
+        with _progress(enabled=not obj.json) as progress:
+            return reconcile_pipeline(spec, store, today=obj.today, progress=progress)
+    finally:
+        spec.close()
+        store.close()
+
+
+def _reconcile_exit_code(stats: Any) -> int:
+    """A connector that stopped a step: its code (7 unreachable, 8 rate limited, 9 unreadable);
+    something a person should look at: 13; else 0."""
+    if stats.problems:
+        return int(stats.problems[0]["exit_code"])
+    return EXIT_PARTIAL if stats.needs_attention else 0
+
+
 # --- cases and quarantine -----------------------------------------------------------------
 
 
@@ -803,12 +898,19 @@ def webhooks_serve(obj: Ctx, names: tuple[str, ...], host: str, port: int) -> No
     default="claimbridge-demo",
     show_default=True,
 )
+@click.option(
+    "--months",
+    type=click.IntRange(0, 24),
+    default=1,
+    show_default=True,
+    help="Months of simulated collection after the hand-over (0: hand over only).",
+)
 @pass_ctx
-def demo(obj: Ctx, directory: Path) -> None:
-    """Sample ledger → sandbox agency over HTTP, end to end, on embedded defaults."""
+def demo(obj: Ctx, directory: Path, months: int) -> None:
+    """Sample ledger → sandbox agency over HTTP → settlements booked back, end to end."""
     from claimbridge.sandbox.demo import run_demo
 
-    run_demo(directory, today=obj.today, as_json=obj.json)
+    run_demo(directory, today=obj.today, as_json=obj.json, months=months)
 
 
 # --- entry point --------------------------------------------------------------------------

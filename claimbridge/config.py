@@ -47,6 +47,7 @@ from claimbridge.secrets import (
 
 if TYPE_CHECKING:
     from claimbridge.policy import PolicySettings
+    from claimbridge.reconcile.settings import ReconcileSettings
 
 __all__ = [
     "DEFAULT_STATE_URL",
@@ -149,6 +150,7 @@ class _PipelineEnvelope(_Strict):
     agency: str
     payment_feeds: list[str] = []
     policy: dict[str, Any] = {}
+    reconcile: dict[str, Any] = {}
 
 
 class _Envelope(_Strict):
@@ -187,6 +189,7 @@ class PipelineConfig:
     agency: ConnectorConfig
     policy: PolicySettings
     payment_feeds: tuple[ConnectorConfig, ...] = ()
+    reconcile: ReconcileSettings = field(default_factory=lambda: reconcile_settings_model()())
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +233,13 @@ def policy_settings_model() -> type[PolicySettings]:
     from claimbridge.policy import PolicySettings
 
     return PolicySettings
+
+
+def reconcile_settings_model() -> type[ReconcileSettings]:
+    """``claimbridge.reconcile.settings.ReconcileSettings``, imported late like the policy's."""
+    from claimbridge.reconcile.settings import ReconcileSettings
+
+    return ReconcileSettings
 
 
 def load_config(
@@ -401,7 +411,12 @@ class _Checker:
                 policy = self._validate(
                     policy_settings_model(), table.get("policy", {}), (*prefix, "policy")
                 )
-            if refs is None or policy is None or not self._envelope_ok(prefix):
+            reconcile = None
+            if self._envelope_ok((*prefix, "reconcile")):
+                reconcile = self._validate(
+                    reconcile_settings_model(), table.get("reconcile", {}), (*prefix, "reconcile")
+                )
+            if refs is None or policy is None or reconcile is None or not self._envelope_ok(prefix):
                 continue
             source, agency, feeds = refs
             built = connectors["payment_feeds"]
@@ -416,6 +431,7 @@ class _Checker:
                     agency=connectors["agencies"][agency],
                     policy=policy,
                     payment_feeds=tuple(built[f] for f in feeds),
+                    reconcile=reconcile,
                 )
         return result
 

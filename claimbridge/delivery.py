@@ -4,6 +4,11 @@ Every delivery's idempotency key is stored (status ``pending``) before the first
 marked ``sending`` in its own committed transaction just before the call. What a crash or a
 timeout leaves in ``sending``/``unknown`` is resolved by asking the agency (``lookup``), or by
 resending with the same key where the agency honours keys — never by blindly sending again.
+
+Cases and corrections (direct payments, reductions, withdrawals…) travel the same way; a
+:class:`Channel` says which outbox kinds it carries, how to send a batch of them and what an
+outcome changes besides the outbox row. :func:`deliver` is the case channel;
+``claimbridge.reconcile.corrections`` has the other.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
-from claimbridge.connectors.base import Delivery, PushOutcome, PushStatus
+from sqlalchemy import Connection
+
+from claimbridge.connectors.base import Agency, Delivery, PushOutcome, PushStatus
 from claimbridge.errors import (
     AuthError,
     ClaimbridgeError,
@@ -22,10 +29,12 @@ from claimbridge.errors import (
     UnreachableError,
 )
 from claimbridge.schemas import Case, CaseStatus
-from claimbridge.state import OutboxItem, StateStore
+from claimbridge.state import OutboxItem, StateStore, reconciliation
 
 if TYPE_CHECKING:
     from claimbridge.pipeline import PipelineSpec, SyncStats
+
+__all__ = ["OUTBOX_STATUS", "Channel", "deliver", "deliver_channel"]
 
 log = logging.getLogger("claimbridge.delivery")
 
@@ -34,13 +43,40 @@ _CASE_STATUS = {
     PushStatus.SENT: CaseStatus.SENT,
     PushStatus.REJECTED: CaseStatus.REJECTED,
 }
-_OUTBOX_STATUS = {
+OUTBOX_STATUS = {
     PushStatus.ACCEPTED: "accepted",
     PushStatus.SENT: "accepted",  # delivered; the agency's receipt comes later as an update
     PushStatus.REJECTED: "rejected",
     PushStatus.UNKNOWN: "unknown",
     PushStatus.RETRYABLE: "pending",
 }
+
+
+class Channel(Protocol):
+    """One kind of traffic through the outbox: what it sends and what its outcomes change."""
+
+    kinds: tuple[str, ...]  # the outbox kinds it carries
+
+    def send(self, agency: Agency, items: Sequence[OutboxItem]) -> list[PushOutcome]:
+        """One call (or the agency's own batching) for these pending items."""
+        ...
+
+    def apply(
+        self,
+        conn: Connection,
+        items: Mapping[str, OutboxItem],
+        outcomes: Sequence[PushOutcome],
+        recovering: bool,
+    ) -> None:
+        """Write what the outcomes change besides the outbox rows (statuses, the log, the
+        audit trail) in the same transaction, and count them."""
+        ...
+
+    def needs_person(self, item: OutboxItem) -> None:
+        """An unknown outcome this agency can neither look up nor safely resend."""
+        ...
+
+    def recovered(self, count: int) -> None: ...
 
 
 def deliver(
@@ -50,49 +86,63 @@ def deliver(
     stats: SyncStats,
     progress: Callable[[str, int], None] | None = None,
 ) -> None:
-    """Resolve unknown outcomes, then send every pending delivery once in this run."""
-    _resolve_unknown(spec, store, run_id, stats)
+    """Resolve unknown outcomes, then send every pending case once in this run."""
+    deliver_channel(spec, store, _CaseChannel(spec, store, run_id, stats), progress)
+
+
+def deliver_channel(
+    spec: PipelineSpec,
+    store: StateStore,
+    channel: Channel,
+    progress: Callable[[str, int], None] | None = None,
+) -> None:
+    """Resolve unknown outcomes, then send every pending item of ``channel`` once."""
+    _resolve_unknown(spec, store, channel)
     agency = spec.agency
     batch_size = max(1, agency.capabilities.batch_size)
     after = 0
     while True:
         items = store.outbox_items(
-            spec.name, spec.agency_name, ["pending"], limit=batch_size, after_id=after
+            spec.name,
+            spec.agency_name,
+            ["pending"],
+            limit=batch_size,
+            after_id=after,
+            kinds=channel.kinds,
         )
         if not items:
             return
         after = items[-1].delivery_id  # each delivery is tried at most once per run
-        deliveries = _LazyDeliveries(items)
-        store.mark_sending([item.idempotency_key for item in items])
+        keys = [item.idempotency_key for item in items]
+        store.mark_sending(keys)
         try:
-            outcomes = agency.push(deliveries)
+            outcomes = channel.send(agency, items)
         except (RateLimitedError, UnreachableError) as exc:
             status = PushStatus.UNKNOWN if _outcome_unknown(exc) else PushStatus.RETRYABLE
-            outcomes = [PushOutcome(key, status, reason=str(exc)) for key in deliveries.keys]
-            _record(spec, store, run_id, stats, outcomes)
+            outcomes = [PushOutcome(key, status, reason=str(exc)) for key in keys]
+            _record(store, channel, outcomes)
             log.warning("delivery stopped, will resume next run: %s", exc)
             return  # checkpoint: the rest stays pending
         except AuthError:
-            _record(
-                spec,
-                store,
-                run_id,
-                stats,
-                [PushOutcome(key, PushStatus.RETRYABLE) for key in deliveries.keys],
-            )
+            _record(store, channel, [PushOutcome(key, PushStatus.RETRYABLE) for key in keys])
             raise
-        _record(spec, store, run_id, stats, _complete(deliveries.keys, outcomes))
+        _record(store, channel, _complete(keys, outcomes))
         if progress:
-            progress("deliver", len(deliveries))
+            progress("deliver", len(items))
 
 
-def _resolve_unknown(spec: PipelineSpec, store: StateStore, run_id: str, stats: SyncStats) -> None:
+def _resolve_unknown(spec: PipelineSpec, store: StateStore, channel: Channel) -> None:
     agency = spec.agency
     caps = agency.capabilities
     after = 0
     while True:
         items = store.outbox_items(
-            spec.name, spec.agency_name, ["sending", "unknown"], limit=500, after_id=after
+            spec.name,
+            spec.agency_name,
+            ["sending", "unknown"],
+            limit=500,
+            after_id=after,
+            kinds=channel.kinds,
         )
         if not items:
             return
@@ -109,11 +159,72 @@ def _resolve_unknown(spec: PipelineSpec, store: StateStore, run_id: str, stats: 
             elif caps.idempotency_keys:
                 resolved.append(PushOutcome(item.idempotency_key, PushStatus.RETRYABLE))
             else:
-                stats.unknown += 1  # needs a person: `claimbridge cases list --status unknown`
+                channel.needs_person(item)  # `claimbridge cases list --status unknown`
         if not resolved:
             continue
-        stats.recovered += len(resolved)
-        _record(spec, store, run_id, stats, resolved, recovering=True)
+        channel.recovered(len(resolved))
+        _record(store, channel, resolved, recovering=True)
+
+
+class _CaseChannel:
+    """Cases: pushed in batches; outcomes set the case status and its receipt in the log."""
+
+    kinds: tuple[str, ...] = ("case",)
+
+    def __init__(self, spec: PipelineSpec, store: StateStore, run_id: str, stats: SyncStats):
+        self.spec = spec
+        self.store = store
+        self.run_id = run_id
+        self.stats = stats
+
+    def send(self, agency: Agency, items: Sequence[OutboxItem]) -> list[PushOutcome]:
+        return agency.push(_LazyDeliveries(items))
+
+    def apply(
+        self,
+        conn: Connection,
+        items: Mapping[str, OutboxItem],
+        outcomes: Sequence[PushOutcome],
+        recovering: bool,
+    ) -> None:
+        now = dt.datetime.now(dt.UTC)
+        events: list[dict[str, Any]] = []
+        case_updates: list[dict[str, Any]] = []
+        payment_refs: list[tuple[str, str]] = []
+        for outcome in outcomes:
+            item = items[outcome.idempotency_key]
+            case_status = _CASE_STATUS.get(outcome.status)
+            if case_status is not None:
+                case_updates.append(
+                    {
+                        "case_key": item.case_key,
+                        "status": case_status.value,
+                        "agency_ref": outcome.agency_ref,
+                    }
+                )
+                events.append(_event(item.case_key, now, outcome, case_status))
+            payment_refs.extend(outcome.payment_refs.items())
+            _count(self.stats, outcome, item, recovering)
+        store = self.store
+        store.set_case_statuses(conn, case_updates)
+        store.add_events(conn, events)
+        if payment_refs:  # what the debtor now pays the agency with (Amili Sweden: OCR)
+            reconciliation.set_payment_refs(conn, self.spec.name, payment_refs)
+        if events:
+            store.audit(
+                conn,
+                pipeline=self.spec.name,
+                run_id=self.run_id,
+                action="cases.delivered",
+                subject=self.run_id,
+                detail={e["case_key"]: e["status"] for e in events},
+            )
+
+    def needs_person(self, item: OutboxItem) -> None:
+        self.stats.unknown += 1
+
+    def recovered(self, count: int) -> None:
+        self.stats.recovered += count
 
 
 class _LazyDeliveries(Sequence[Delivery]):
@@ -159,57 +270,29 @@ def _complete(keys: Sequence[str], outcomes: Sequence[PushOutcome]) -> list[Push
 
 
 def _record(
-    spec: PipelineSpec,
     store: StateStore,
-    run_id: str,
-    stats: SyncStats,
+    channel: Channel,
     outcomes: Sequence[PushOutcome],
     *,
     recovering: bool = False,
 ) -> None:
-    now = dt.datetime.now(dt.UTC)
+    """The outbox rows and the channel's own effects, in one transaction."""
     keys = {
         i.idempotency_key: i for i in store.outbox_by_keys([o.idempotency_key for o in outcomes])
     }
-    events: list[dict[str, Any]] = []
-    outbox_updates: list[dict[str, Any]] = []
-    case_updates: list[dict[str, Any]] = []
-    for outcome in outcomes:
-        item = keys.get(outcome.idempotency_key)
-        if item is None:
-            continue
-        outbox_updates.append(
-            {
-                "key": outcome.idempotency_key,
-                "status": _OUTBOX_STATUS[outcome.status],
-                "agency_ref": outcome.agency_ref,
-                "reason": outcome.reason,
-            }
-        )
-        case_status = _CASE_STATUS.get(outcome.status)
-        if case_status is not None:
-            case_updates.append(
-                {
-                    "case_key": item.case_key,
-                    "status": case_status.value,
-                    "agency_ref": outcome.agency_ref,
-                }
-            )
-            events.append(_event(item.case_key, now, outcome, case_status))
-        _count(stats, outcome, item, recovering)
+    known = [o for o in outcomes if o.idempotency_key in keys]
+    outbox_updates = [
+        {
+            "key": outcome.idempotency_key,
+            "status": OUTBOX_STATUS[outcome.status],
+            "agency_ref": outcome.agency_ref,
+            "reason": outcome.reason,
+        }
+        for outcome in known
+    ]
     with store.begin() as conn:
+        channel.apply(conn, keys, known, recovering)  # first: it may read the payloads
         store.set_outbox(conn, outbox_updates)
-        store.set_case_statuses(conn, case_updates)
-        store.add_events(conn, events)
-        if events:
-            store.audit(
-                conn,
-                pipeline=spec.name,
-                run_id=run_id,
-                action="cases.delivered",
-                subject=run_id,
-                detail={e["case_key"]: e["status"] for e in events},
-            )
 
 
 def _count(stats: SyncStats, outcome: PushOutcome, item: OutboxItem, recovering: bool) -> None:

@@ -28,7 +28,7 @@ from pydantic import AnyUrl, BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from claimbridge.config import DEFAULT_STATE_URL, policy_settings_model
+from claimbridge.config import DEFAULT_STATE_URL, policy_settings_model, reconcile_settings_model
 from claimbridge.connectors.registry import Kind, Registry, load_registry
 from claimbridge.errors import ConfigError
 from claimbridge.secrets import is_secret_annotation, references
@@ -119,6 +119,11 @@ def render_config(
         "# Who goes to collection, when, and grouped how. Defaults follow the country preset.",
         f"[pipelines.{PIPELINE_NAME}.policy]",
         *settings_block(policy, env_prefix=("policy",), overrides={"country": country}),
+        "",
+        "# Reconciliation (`claimbridge reconcile`): the accounts settlements are booked to,",
+        "# and how the agency's own pay-outs are recognized. docs/reconciliation.md",
+        f"[pipelines.{PIPELINE_NAME}.reconcile]",
+        *settings_block(reconcile_settings_model(), env_prefix=("reconcile",)),
     ]
     head = [
         "# claimbridge configuration, written by `claimbridge init`.",

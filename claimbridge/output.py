@@ -14,6 +14,7 @@ from claimbridge.schemas import Decision
 
 if TYPE_CHECKING:
     from claimbridge.pipeline import SyncStats
+    from claimbridge.reconcile import ReconcileStats
     from claimbridge.state import StateStore
 
 
@@ -198,3 +199,44 @@ def print_quarantine(rows: Sequence[Any], as_json: bool) -> None:
         table.add_row(row.location, row.record_id or "", "; ".join(json.loads(row.reasons)))
     _console().print(table)
     _console().print(f"{len(rows)} record(s); fix them in the source, the next run picks them up")
+
+
+def print_reconcile_stats(stats: ReconcileStats) -> None:
+    console = _console()
+    console.print(
+        f"[bold]reconciled: {stats.updates_read} agency update(s), "
+        f"{stats.settlement_lines} settlement line(s), {stats.corrections_sent} correction(s) "
+        "delivered[/bold]"
+    )
+    for currency, parts in sorted(stats.booked.items()):
+        console.print(
+            f"  booked {currency}: principal {parts['principal']}, interest {parts['interest']}, "
+            f"fees {parts['fees']}, commission {parts['commission']}"
+        )
+    rows = [
+        ("receipts", stats.receipts),
+        ("status changes", stats.status_changes),
+        ("reports not applied (illegal)", stats.illegal_transitions),
+        ("updates about unknown cases", stats.unknown_updates),
+        ("lines booked", stats.lines_booked),
+        ("lines partly booked", stats.lines_partly_booked),
+        ("lines the ledger refused", stats.lines_failed),
+        ("lines naming no claim", stats.lines_unmatched),
+        ("ledger payments read", stats.ledger_payments_read),
+        ("credit notes read", stats.credit_notes_read),
+        ("bank payments read", stats.bank_payments_read),
+        ("agency payments not echoed", stats.agency_payments_ignored),
+        ("corrections queued", stats.corrections_queued),
+        ("corrections rejected", stats.corrections_rejected),
+        ("corrections outcome unknown", stats.corrections_unknown),
+        ("corrections to tell by hand", stats.corrections_manual),
+        ("recovered from an earlier run", stats.recovered),
+        ("quarantined records", stats.quarantined),
+    ]
+    for label, value in rows:
+        if value:
+            console.print(f"  {label:<32} {value}")
+    for problem in stats.problems:
+        console.print(f"  [bold]stopped[/bold] {problem['step']}: {problem['error']}")
+    if stats.corrections_rejected or stats.corrections_manual or stats.illegal_transitions:
+        console.print("  see: claimbridge cases show CASE_KEY (the communication log)")

@@ -36,6 +36,7 @@ __all__ = ["PipelineSpec", "SyncStats", "idempotency_key", "sync"]
 
 log = logging.getLogger("claimbridge.pipeline")
 
+SYNC_STREAMS = ("customers", "invoices")
 WRITE_BATCH_GROUPS = 1000
 FETCH_CHUNK = 500  # records asked for by id in one go
 WASH_CACHE_SIZE = 4096  # repeat debtors within a page or two; bounded so memory stays flat
@@ -191,6 +192,8 @@ class _Run:
         cursors: dict[str, str | None] = {}
         source = self.spec.source
         for stream in source.streams():
+            if stream.name not in SYNC_STREAMS:
+                continue  # payments and credit notes are reconciliation's (own cursors)
             cursor = self.store.get_cursor(self.spec.name, stream.name)
             for page in source.read(stream, cursor):
                 self._stage_page(stream, page.records)

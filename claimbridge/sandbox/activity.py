@@ -5,13 +5,20 @@ reference: paid in full, paid in instalments over several months, disputed (then
 resumed and paid), or returned as uncollectable after some months. Interest accrues on the
 outstanding principal at a configurable annual rate and collection fees are added at
 configurable steps; every payment covers fees first, then interest, then principal (the order
-Norwegian law prescribes). What a month collected is paid out in a settlement on a fixed day of
-the next month, itemized per case and claim, less the agency's commission.
+Norwegian law prescribes). What a month (or, with ``settlement_interval = "weekly"``, a week)
+collected is paid out in a settlement on a fixed day after it, itemized per case and claim, less
+the agency's commission.
 
-:func:`plan_case` is a pure function of the case and the settings that returns the case's whole
-lifecycle; :func:`simulate` records the part of every plan that falls on or before a date. The
-plans never depend on when or how often the simulator runs, so simulating to D twice, or to D1
-and then D, yields the same events.
+:func:`plan_case` is a pure function of the case, the settings and the creditor's corrections
+that returns the case's whole lifecycle; :func:`simulate` records the part of every plan that
+falls on or before a date. The plans never depend on when or how often the simulator runs, so
+simulating to D twice, or to D1 and then D, yields the same events.
+
+Corrections (a direct payment or credit note reducing a claim, a withdrawal, a pause and a
+resume) take effect the day after the sandbox's clock received them. Everything already
+recorded lies on or before that clock, so a correction only changes the part of a plan that has
+not happened yet: the debtor's behaviour is drawn first (:func:`_behaviour`), then played
+against the balances with the corrections in between.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ActivitySettings",
     "CaseInput",
+    "CorrectionInput",
     "FeeStep",
     "PlannedEvent",
     "plan_case",
@@ -72,7 +80,9 @@ class ActivitySettings(BaseModel):
         FeeStep(after_days=30, amount=Decimal("210.00")),
     )
     commission_percent: Decimal = Field(default=Decimal("10"), ge=0, le=100)
-    settlement_day: int = Field(default=5, ge=1, le=28)
+    settlement_interval: Literal["monthly", "weekly"] = "monthly"
+    settlement_day: int = Field(default=5, ge=1, le=28)  # monthly: day of the next month
+    settlement_weekday: int = Field(default=2, ge=0, le=6)  # weekly: 0 = the next Monday
     return_after_months: int = Field(default=6, ge=1, le=60)
     agency: str = "sandbox"
 
@@ -92,6 +102,16 @@ class CaseInput:
         ordered = sorted(case.claims, key=lambda c: (c.due_date, c.invoice_number))
         claims = tuple((c.invoice_number, c.remaining_principal) for c in ordered)
         return cls(agency_ref, case.case_key, case.currency, accepted_on, claims)
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionInput:
+    """A correction the creditor sent, as the simulation needs it."""
+
+    effective_on: date
+    kind: str  # payment | reduce | withdraw | pause | resume
+    invoice_number: str | None = None
+    amount: Decimal = Decimal("0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +178,7 @@ class _Ledger:
         """Cover fees, then interest, then principal, claims oldest first."""
         self.advance(on)
         remaining = min(_money(amount), self.owed)
-        month = self.collected.setdefault((on.year, on.month), {})
+        month = self.collected.setdefault(_period(self.settings, on), {})
         for part in ("fees", "interest", "principal"):
             for claim in self.claims:
                 take = min(remaining, getattr(claim, part))
@@ -169,67 +189,137 @@ class _Ledger:
                 parts = month.setdefault(claim.invoice_number, [Decimal("0")] * 3)
                 parts[("principal", "interest", "fees").index(part)] += take
 
+    def reduce(self, on: date, invoice_number: str | None, amount: Decimal) -> None:
+        """The creditor was paid (or credited) directly: the claim's principal goes down, the
+        claims named first (all, oldest first, when none is named)."""
+        self.advance(on)
+        remaining = _money(amount)
+        for claim in self.claims:
+            if invoice_number is not None and claim.invoice_number != invoice_number:
+                continue
+            take = min(remaining, claim.principal)
+            claim.principal -= take
+            remaining -= take
+
+    def withdraw(self, on: date, invoice_number: str) -> None:
+        """One claim taken back: the agency stops collecting its principal and interest."""
+        self.advance(on)
+        for claim in self.claims:
+            if claim.invoice_number == invoice_number:
+                claim.principal = Decimal("0")
+                claim.interest = Decimal("0")
+
 
 def _seed(agency_ref: str) -> int:
     return int.from_bytes(hashlib.sha256(agency_ref.encode()).digest()[:8], "big")
 
 
-def _status(on: date, status: CaseStatus, message: str) -> tuple[date, str, CaseStatus, str]:
-    return (on, "status", status, message)
+# A debtor's behaviour, drawn before any balance is known: (day, order, action, argument).
+# Actions: "pay" with "all", ("share", instalments left) or ("percent", p); "status" with
+# (status, message).
+_Action = tuple[date, int, str, Any]
 
 
-def plan_case(case: CaseInput, settings: ActivitySettings) -> list[PlannedEvent]:
-    """The whole simulated lifecycle of one case, in order. Pure and deterministic."""
+def _behaviour(case: CaseInput, settings: ActivitySettings) -> list[_Action]:
+    """What the debtor (and the agency's own case work) will do, seeded by the agency ref."""
     rng = random.Random(_seed(case.agency_ref))  # noqa: S311 - simulation, not security
-    balances = [_ClaimBalance(number, principal) for number, principal in case.claims]
-    ledger = _Ledger(settings, balances, case.accepted_on, case.accepted_on)
-    ledger.advance(case.accepted_on)
     start = case.accepted_on
-    statuses: list[tuple[date, str, CaseStatus, str]] = []
-    paid_on: date | None = None
-
+    actions: list[_Action] = []
     outcome = rng.choices(("full", "parts", "dispute", "return"), weights=(35, 30, 15, 20))[0]
     if outcome == "full":
-        paid_on = start + timedelta(days=rng.randint(10, 60))
-        ledger.pay(paid_on, _owed_on(ledger, paid_on))
+        actions.append((start + timedelta(days=rng.randint(10, 60)), 0, "pay", "all"))
     elif outcome == "parts":
         count = rng.randint(2, 6)
         first = start + timedelta(days=rng.randint(15, 40))
         for index in range(count):
-            on = _add_months(first, index)
-            owed = _owed_on(ledger, on)
             left = count - index
-            ledger.pay(on, owed if left == 1 else _money(owed / left))
-        paid_on = _add_months(first, count - 1)
+            actions.append(
+                (_add_months(first, index), 0, "pay", "all" if left == 1 else ("share", left))
+            )
     elif outcome == "dispute":
         disputed = start + timedelta(days=rng.randint(5, 30))
-        statuses.append(_status(disputed, CaseStatus.PAUSED, "the debtor disputes the claim"))
+        actions.append(
+            (disputed, 0, "status", (CaseStatus.PAUSED, "the debtor disputes the claim"))
+        )
         decided = disputed + timedelta(days=rng.randint(20, 60))
         if rng.random() < 0.5:
-            statuses.append(_status(decided, CaseStatus.WITHDRAWN, "withdrawn after a dispute"))
+            actions.append(
+                (decided, 0, "status", (CaseStatus.WITHDRAWN, "withdrawn after a dispute"))
+            )
         else:
-            statuses.append(_status(decided, CaseStatus.ACTIVE, "dispute resolved; resumed"))
-            paid_on = decided + timedelta(days=rng.randint(10, 40))
-            ledger.pay(paid_on, _owed_on(ledger, paid_on))
+            actions.append((decided, 0, "status", (CaseStatus.ACTIVE, "dispute resolved; resumed")))
+            actions.append((decided + timedelta(days=rng.randint(10, 40)), 1, "pay", "all"))
     else:
         returned = _add_months(start, settings.return_after_months)
         if rng.random() < 0.5:
             on = start + timedelta(days=rng.randint(20, 90))
-            ledger.pay(on, _money(_owed_on(ledger, on) * Decimal(rng.randint(10, 40)) / 100))
-        statuses.append(_status(returned, CaseStatus.RETURNED, "returned as uncollectable"))
+            actions.append((on, 0, "pay", ("percent", rng.randint(10, 40))))
+        message = "returned as uncollectable"
+        actions.append((returned, 1, "status", (CaseStatus.RETURNED, message)))
+    return actions
 
-    if paid_on is not None:
-        statuses.append(_status(paid_on, CaseStatus.PAID, "paid in full"))
+
+def _paused(actions: list[_Action], corrections: tuple[CorrectionInput, ...]) -> list[_Action]:
+    """A creditor's pause holds everything after it until the resume (forever without one)."""
+    timeline = sorted(
+        (c.effective_on, c.kind) for c in corrections if c.kind in ("pause", "resume")
+    )
+    paused_on: date | None = None
+    for on, kind in timeline:
+        if kind == "pause" and paused_on is None:
+            paused_on = on
+        elif kind == "resume" and paused_on is not None:
+            shift = on - paused_on
+            actions = [(d + shift if d >= paused_on else d, *rest) for d, *rest in actions]
+            paused_on = None
+    if paused_on is not None:
+        actions = [a for a in actions if a[0] < paused_on]
+    return actions
+
+
+def plan_case(
+    case: CaseInput,
+    settings: ActivitySettings,
+    corrections: tuple[CorrectionInput, ...] = (),
+) -> list[PlannedEvent]:
+    """The whole simulated lifecycle of one case, in order. Pure and deterministic."""
+    balances = [_ClaimBalance(number, principal) for number, principal in case.claims]
+    ledger = _Ledger(settings, balances, case.accepted_on, case.accepted_on)
+    ledger.advance(case.accepted_on)
+    behaviour = _paused(_behaviour(case, settings), corrections)
+    steps: list[tuple[date, int, int, str, Any]] = [
+        (on, 1, order, kind, argument) for on, order, kind, argument in behaviour
+    ]
+    steps.extend((c.effective_on, 0, 0, "correction", c) for c in corrections)
+    steps.sort(key=lambda step: step[:3])  # corrections first on their day; stable otherwise
+    statuses: list[tuple[date, int, CaseStatus, str]] = []
+    paid_on: date | None = None
+    ended = False
+    for on, _, _, kind, argument in steps:
+        if ended:
+            break
+        if kind == "correction":
+            ended = _correct(ledger, argument, statuses)
+        elif kind == "status":
+            status, message = argument
+            statuses.append((on, 0, status, message))
+            ended = status in (CaseStatus.WITHDRAWN, CaseStatus.RETURNED)
+        elif ledger.owed > 0:
+            ledger.pay(on, _amount(ledger, on, argument))
+            if ledger.owed == 0:
+                paid_on = on
+                statuses.append((on, 0, CaseStatus.PAID, "paid in full"))
+                ended = True
     planned: list[tuple[date, int, str, CaseStatus | None, str, dict[str, Any] | None]] = [
-        (on, 0, kind, status, message, None) for on, kind, status, message in statuses
+        (on, group, "status", status, message, None) for on, group, status, message in statuses
     ]
     last_settlement: date | None = None
-    for (year, month), lines in sorted(ledger.collected.items()):
-        on = _settlement_date(year, month, settings.settlement_day)
-        settlement = _settlement(case, settings, year, month, on, lines)
+    for period, lines in sorted(ledger.collected.items()):
+        on = _settlement_date(settings, period)
+        settlement = _settlement(case, settings, period, on, lines)
         if settlement.lines:
             data = {"settlement": settlement.model_dump(mode="json")}
-            planned.append((on, 1, "settlement", None, "monthly settlement", data))
+            planned.append((on, 1, "settlement", None, "settlement", data))
             last_settlement = on
     if paid_on is not None:
         closed_on = max(paid_on, last_settlement or paid_on)
@@ -241,18 +331,52 @@ def plan_case(case: CaseInput, settings: ActivitySettings) -> list[PlannedEvent]
     ]
 
 
+def _amount(ledger: _Ledger, on: date, argument: Any) -> Decimal:
+    owed = _owed_on(ledger, on)
+    if argument == "all":
+        return owed
+    rule, value = argument
+    if rule == "share":
+        return _money(owed / value)
+    return _money(owed * Decimal(value) / 100)  # percent
+
+
+def _correct(
+    ledger: _Ledger, correction: CorrectionInput, statuses: list[tuple[date, int, CaseStatus, str]]
+) -> bool:
+    """Apply one correction; True when the agency has nothing left to do with the case."""
+    on = correction.effective_on
+    if correction.kind in ("payment", "reduce"):
+        ledger.reduce(on, correction.invoice_number, correction.amount)
+    elif correction.kind == "withdraw":
+        if correction.invoice_number is None:
+            return True  # the store recorded the withdrawal itself
+        ledger.withdraw(on, correction.invoice_number)
+        if all(c.principal == 0 for c in ledger.claims):
+            return True
+    if ledger.owed == 0:
+        statuses.append((on, 0, CaseStatus.CLOSED, "nothing left to collect"))
+        return True
+    return False
+
+
 def simulate(store: SandboxStore, until: date, settings: ActivitySettings) -> int:
     """Record every planned event up to ``until`` that is not recorded yet; how many were new.
+    The sandbox's clock moves on to ``until`` (never back).
 
     Events are written in the order (day, case, step), so running to D in one go or in several
     steps leaves the same event log.
     """
+    corrections = store.corrections_by_case()
     due: list[tuple[date, int, str, PlannedEvent]] = []
     for case_id, agency_ref, case, accepted_on in store.accepted_cases():
-        plan = plan_case(CaseInput.from_case(agency_ref, case, accepted_on), settings)
+        case_input = CaseInput.from_case(agency_ref, case, accepted_on)
+        plan = plan_case(case_input, settings, corrections.get(agency_ref, ()))
         due.extend((e.on, case_id, agency_ref, e) for e in plan if e.on <= until)
     due.sort(key=lambda item: (item[0], item[1], item[3].seq))
-    return store.record_simulated((ref, event) for _, _, ref, event in due)
+    added = store.record_simulated((ref, event) for _, _, ref, event in due)
+    store.advance_clock(until)
+    return added
 
 
 def _owed_on(ledger: _Ledger, on: date) -> Decimal:
@@ -260,15 +384,31 @@ def _owed_on(ledger: _Ledger, on: date) -> Decimal:
     return ledger.owed
 
 
+def _period(settings: ActivitySettings, on: date) -> tuple[int, int]:
+    """The settlement period a payment falls in: (year, month), or (ISO year, ISO week)."""
+    if settings.settlement_interval == "weekly":
+        iso = on.isocalendar()
+        return iso.year, iso.week
+    return on.year, on.month
+
+
+def _period_label(settings: ActivitySettings, period: tuple[int, int]) -> str:
+    year, number = period
+    return (
+        f"{year:04d}-W{number:02d}"
+        if settings.settlement_interval == "weekly"
+        else (f"{year:04d}-{number:02d}")
+    )
+
+
 def _settlement(
     case: CaseInput,
     settings: ActivitySettings,
-    year: int,
-    month: int,
+    period: tuple[int, int],
     on: date,
     lines: dict[str, list[Decimal]],
 ) -> Settlement:
-    period = f"{year:04d}-{month:02d}"
+    label = _period_label(settings, period)
     items = []
     for invoice_number, (principal, interest, fees) in lines.items():
         total = principal + interest + fees
@@ -277,7 +417,7 @@ def _settlement(
         commission = _money(total * settings.commission_percent / Decimal(100))
         items.append(
             SettlementLine(
-                line_id=f"{case.agency_ref}:{period}:{invoice_number}",
+                line_id=f"{case.agency_ref}:{label}:{invoice_number}",
                 case_key=case.case_key,
                 agency_ref=case.agency_ref,
                 invoice_number=invoice_number,
@@ -289,7 +429,7 @@ def _settlement(
             )
         )
     return Settlement(
-        settlement_id=f"{case.agency_ref}:{period}",
+        settlement_id=f"{case.agency_ref}:{label}",
         agency=settings.agency,
         settlement_date=on,
         currency=case.currency,
@@ -297,8 +437,14 @@ def _settlement(
     )
 
 
-def _settlement_date(year: int, month: int, day: int) -> date:
-    return _add_months(date(year, month, 1), 1).replace(day=day)
+def _settlement_date(settings: ActivitySettings, period: tuple[int, int]) -> date:
+    """Monthly: ``settlement_day`` of the next month. Weekly: ``settlement_weekday`` of the
+    next ISO week."""
+    year, number = period
+    if settings.settlement_interval == "weekly":
+        monday = date.fromisocalendar(year, number, 1)
+        return monday + timedelta(days=7 + settings.settlement_weekday)
+    return _add_months(date(year, number, 1), 1).replace(day=settings.settlement_day)
 
 
 def _add_months(start: date, months: int) -> date:

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from claimbridge.errors import UsageError
 from claimbridge.sandbox.activity import ActivitySettings, simulate
+from claimbridge.sandbox.corrections import CorrectionAnswer, shape_problem
 from claimbridge.sandbox.store import IdempotencyConflict, SandboxStore, Submission
 from claimbridge.schemas import Case
 
@@ -277,6 +278,13 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/v1/cases/") and path.count("/") == 3:
             self._only(method, "GET")
             return _found(store.by_ref(unquote(path.removeprefix("/v1/cases/"))), "no such case")
+        if path == "/v1/corrections/batch":
+            self._only(method, "POST")
+            return self._correct_batch()
+        if path.startswith("/v1/corrections/by-key/"):
+            self._only(method, "GET")
+            answer = store.correction_by_key(unquote(path.removeprefix("/v1/corrections/by-key/")))
+            return _found(answer, "no correction with this idempotency key")
         if path == "/v1/events":
             self._only(method, "GET")
             after = _int_param(query, "after", default=0, low=0, high=2**62)
@@ -348,6 +356,42 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.server.app
         return app.store.submit(key, case, body_hash, min_principal=app.min_principal)
 
+    def _correct_batch(self) -> tuple[int, dict[str, Any]]:
+        items = self._read_json().get("items")
+        if not isinstance(items, list):
+            raise _HttpError(422, "invalid_request", "'items' must be a list")
+        if len(items) > MAX_BATCH_ITEMS:
+            raise _HttpError(
+                422, "too_many_items", f"a batch holds at most {MAX_BATCH_ITEMS} items"
+            )
+        keys = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise _HttpError(422, "invalid_request", f"items[{index}] must be an object")
+            keys.append(_check_key(item.get("idempotency_key"), f"items[{index}].idempotency_key"))
+        store = self.server.app.store
+        results = []
+        for index, (key, item) in enumerate(zip(keys, items, strict=True)):
+            problem = shape_problem(item, f"items[{index}]")
+            ref = str(item.get("agency_ref", ""))
+            kind = str(item.get("kind", ""))
+            if problem is not None:
+                answer = CorrectionAnswer(key, "rejected", None, ref, kind, problem, None)
+            else:
+                body_hash = hashlib.sha256(
+                    json.dumps(item, sort_keys=True, default=str).encode()
+                ).hexdigest()
+                try:
+                    answer = store.correct(key, item, body_hash)
+                except IdempotencyConflict:
+                    reason = "this idempotency key was used for a different correction"
+                    answer = CorrectionAnswer(key, "rejected", None, ref, kind, reason, None)
+                except KeyError:
+                    reason = "no case with this agency reference"
+                    answer = CorrectionAnswer(key, "rejected", None, ref, kind, reason, None)
+            results.append(answer.as_result())
+        return 200, {"results": results}
+
     def _faults(self, method: str) -> None:
         if method == "DELETE":
             self.server.app.clear_faults()
@@ -386,7 +430,15 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise _HttpError(422, "invalid_request", "'until' must be a date, YYYY-MM-DD") from None
         added = self.server.app.simulate(day)
-        self._send(200, {"until": day.isoformat(), "events": added})
+        clock = self.server.app.store.clock()
+        self._send(
+            200,
+            {
+                "until": day.isoformat(),
+                "events": added,
+                "clock": clock.isoformat() if clock else None,
+            },
+        )
 
     # faults ------------------------------------------------------------------------------
 

@@ -6,6 +6,11 @@ under a used key is a conflict. Events carry a growing integer id that doubles a
 clients page with; ``kind``/``status`` use the canonical :class:`CaseEvent` words and ``data``
 holds any extra JSON a later event type needs (settlement lines, activity), so the table grows
 without a new schema.
+
+Corrections from the creditor (a direct payment, a credit note, a withdrawal, a pause, a resume)
+are remembered the same way, with their answer. The agency has a clock: the day it believes it
+is, moved on by the simulation (never back) so the demo can let a month pass in seconds. Without
+one set, the clock is the wall clock.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from claimbridge.sandbox.activity import CorrectionInput
+from claimbridge.sandbox.corrections import CorrectionAnswer, answer, refusal
 from claimbridge.schemas import AddressState, Case, CaseStatus, EventKind
 
 if TYPE_CHECKING:
@@ -31,6 +38,7 @@ __all__ = [
     "Submission",
     "screen_case",
 ]
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -72,6 +80,24 @@ CREATE TABLE IF NOT EXISTS simulated (
     event_id INTEGER NOT NULL REFERENCES events(id),
     PRIMARY KEY (case_id, seq)
 );
+CREATE TABLE IF NOT EXISTS clock (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    today TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS corrections (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    body_hash       TEXT NOT NULL,
+    agency_ref      TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    invoice_number  TEXT,
+    amount          TEXT,
+    status          TEXT NOT NULL,
+    reason          TEXT,
+    effective_on    TEXT,
+    created_at      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS corrections_case ON corrections(agency_ref);
 """
 
 _SUMMARY_COLUMNS = (
@@ -81,7 +107,7 @@ _SUMMARY_COLUMNS = (
 
 
 class IdempotencyConflict(Exception):
-    """The key was used before with a different case."""
+    """The key was used before with a different case (or correction)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,19 +152,51 @@ class SandboxStore:
     def __init__(
         self, path: str | Path = ":memory:", *, now: Callable[[], datetime] | None = None
     ) -> None:
-        self._now = now or (lambda: datetime.now(UTC))
+        self._fixed_now = now
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         with self._lock, self._db:
             if str(path) != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")  # survives a crash of the process
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    # the clock -----------------------------------------------------------------------------
+
+    def clock(self) -> date | None:
+        """The day the agency believes it is, when the simulation has set one."""
+        with self._lock:
+            row = self._db.execute("SELECT today FROM clock WHERE id = 1").fetchone()
+        return date.fromisoformat(row["today"]) if row else None
+
+    def advance_clock(self, day: date) -> date:
+        """Move the clock on to ``day`` (never back); returns the clock's day."""
+        with self._lock, self._db:
+            current = self.clock()
+            if current is None or day > current:
+                self._db.execute(
+                    "INSERT INTO clock (id, today) VALUES (1, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET today = excluded.today",
+                    (day.isoformat(),),
+                )
+                return day
+            return current
+
+    def _now(self) -> datetime:
+        if self._fixed_now is not None:
+            return self._fixed_now()
+        wall = datetime.now(UTC)
+        day = self.clock()
+        return wall if day is None else datetime.combine(day, wall.time(), tzinfo=UTC)
+
+    def today(self) -> date:
+        return self._now().date()
 
     # writes ------------------------------------------------------------------------------
 
@@ -235,6 +293,91 @@ class SandboxStore:
                 )
                 added += 1
         return added
+
+    def correct(self, key: str, body: dict[str, Any], body_hash: str) -> CorrectionAnswer:
+        """Apply one correction once per key; the same key again gets the same answer.
+
+        ``body`` is already shape-checked (see the server): agency_ref, kind, and for payment
+        and reduce an invoice number (or none: the case's claims, oldest first) and an amount.
+        Raises IdempotencyConflict and KeyError (no such case).
+        """
+        with self._lock, self._db:
+            row = self._db.execute(
+                "SELECT * FROM corrections WHERE idempotency_key = ?", (key,)
+            ).fetchone()
+            if row is not None:
+                if row["body_hash"] != body_hash:
+                    raise IdempotencyConflict(key)
+                return answer(row, replayed=True)
+            ref = str(body["agency_ref"])
+            case = self._db.execute(
+                "SELECT id, status, currency, case_json FROM cases WHERE agency_ref = ?", (ref,)
+            ).fetchone()
+            if case is None:
+                raise KeyError(ref)
+            kind = str(body["kind"])
+            reason = refusal(case, body)
+            effective = self.today() + timedelta(days=1)
+            status = "rejected" if reason else "accepted"
+            cursor = self._db.execute(
+                "INSERT INTO corrections (idempotency_key, body_hash, agency_ref, kind,"
+                " invoice_number, amount, status, reason, effective_on, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    body_hash,
+                    ref,
+                    kind,
+                    body.get("invoice_number"),
+                    str(body["amount"]) if body.get("amount") is not None else None,
+                    status,
+                    reason,
+                    None if reason else effective.isoformat(),
+                    self._now().isoformat(),
+                ),
+            )
+            row = self._db.execute(
+                "SELECT * FROM corrections WHERE id = ?", (cursor.lastrowid,)
+            ).fetchone()
+            if reason is None:
+                self._correction_event(case, body)
+            return answer(row, replayed=False)
+
+    def _correction_event(self, case: sqlite3.Row, body: dict[str, Any]) -> None:
+        """What the agency's own event feed says about a correction it accepted."""
+        kind, invoice = body["kind"], body.get("invoice_number")
+        on = f" on invoice {invoice}" if invoice else ""
+        if kind in ("payment", "reduce"):
+            what = "direct payment" if kind == "payment" else "credit note"
+            amount = f"{Decimal(str(body['amount'])):.2f} {case['currency']}"
+            message = f"{what} of {amount} registered{on}; the claim is reduced"
+            self._add_event(case["id"], EventKind.MESSAGE, None, message)
+            return
+        if kind == "withdraw" and invoice and self._claims_left(case) > 0:
+            self._add_event(case["id"], EventKind.MESSAGE, None, f"claim{on} withdrawn")
+            return
+        status = {
+            "withdraw": CaseStatus.WITHDRAWN,
+            "pause": CaseStatus.PAUSED,
+            "resume": CaseStatus.ACTIVE,
+        }[kind]
+        words = {"withdraw": "withdrawn", "pause": "paused", "resume": "resumed"}[kind]
+        self._db.execute("UPDATE cases SET status = ? WHERE id = ?", (status.value, case["id"]))
+        self._add_event(case["id"], EventKind.STATUS, status, f"{words} at the creditor's request")
+
+    def _claims_left(self, case: sqlite3.Row) -> int:
+        """Claims of the case not withdrawn yet (claim-level withdrawals only)."""
+        claims = {c.invoice_number for c in Case.model_validate_json(case["case_json"]).claims}
+        gone = {
+            row["invoice_number"]
+            for row in self._db.execute(
+                "SELECT invoice_number FROM corrections WHERE agency_ref = ("
+                " SELECT agency_ref FROM cases WHERE id = ?) AND kind = 'withdraw'"
+                " AND status = 'accepted'",
+                (case["id"],),
+            )
+        }
+        return len(claims - gone)
 
     def _add_event(
         self,
@@ -337,6 +480,39 @@ class SandboxStore:
         for row in rows:
             accepted = datetime.fromisoformat(row["created_at"]).date()
             yield row["id"], row["agency_ref"], Case.model_validate_json(row["case_json"]), accepted
+
+    def correction_by_key(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM corrections WHERE idempotency_key = ?", (key,)
+            ).fetchone()
+        return answer(row).as_result() if row else None
+
+    def corrections_by_case(self) -> dict[str, tuple[CorrectionInput, ...]]:
+        """Accepted corrections per agency ref, in the order they arrived (the simulation)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT agency_ref, kind, invoice_number, amount, effective_on FROM corrections"
+                " WHERE status = 'accepted' ORDER BY id"
+            ).fetchall()
+        found: dict[str, list[CorrectionInput]] = {}
+        for row in rows:
+            found.setdefault(row["agency_ref"], []).append(
+                CorrectionInput(
+                    effective_on=date.fromisoformat(row["effective_on"]),
+                    kind=row["kind"],
+                    invoice_number=row["invoice_number"],
+                    amount=Decimal(row["amount"] or "0"),
+                )
+            )
+        return {ref: tuple(items) for ref, items in found.items()}
+
+    def count_corrections(self, status: str = "accepted") -> int:
+        with self._lock:
+            (count,) = self._db.execute(
+                "SELECT COUNT(*) FROM corrections WHERE status = ?", (status,)
+            ).fetchone()
+        return int(count)
 
     def count_cases(self) -> int:
         with self._lock:

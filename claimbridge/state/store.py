@@ -23,6 +23,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    literal_column,
     null,
     select,
     update,
@@ -46,6 +47,8 @@ from claimbridge.state.tables import (
 )
 
 __all__ = ["DebtorFacts", "OutboxItem", "StagedClaim", "StateStore"]
+
+_AGENCY_STATUSES = ("active", "paused", "paid", "closed", "withdrawn", "returned")
 
 
 def utcnow() -> dt.datetime:
@@ -528,8 +531,10 @@ class StateStore:
         limit: int,
         *,
         after_id: int = 0,
+        kinds: Sequence[str] | None = None,
     ) -> list[OutboxItem]:
-        """Deliveries in ``statuses``, oldest first, after ``after_id`` (for one pass)."""
+        """Deliveries in ``statuses`` (of ``kinds``: all when None), oldest first, after
+        ``after_id`` (for one pass)."""
         query = (
             self._outbox_query()
             .where(
@@ -541,6 +546,8 @@ class StateStore:
             .order_by(outbox.c.delivery_id)
             .limit(limit)
         )
+        if kinds is not None:
+            query = query.where(outbox.c.kind.in_(list(kinds)))
         with read_connection(self.engine) as conn:
             return [OutboxItem(*row) for row in conn.execute(query)]
 
@@ -607,7 +614,11 @@ class StateStore:
         ]
         conn.execute(
             update(cases)
-            .where(cases.c.case_key == bindparam("b_key"))
+            .where(
+                cases.c.case_key == bindparam("b_key"),
+                # a late delivery outcome never moves back a case the agency has moved on
+                cases.c.status.not_in([literal_column(f"'{s}'") for s in _AGENCY_STATUSES]),
+            )
             .values(
                 status=bindparam("b_status"),
                 agency_ref=func.coalesce(bindparam("b_ref"), cases.c.agency_ref),

@@ -19,7 +19,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
 metadata = MetaData(
@@ -88,6 +87,7 @@ claims = Table(
     Column("invoice_date", Date, nullable=False),
     Column("due_date", Date, nullable=False),
     Column("kid", String(40), nullable=True),
+    Column("agency_payment_ref", String(60), nullable=True),  # what the debtor pays the agency with
     Column("outcome", String(20), nullable=False),
     Column("decision", Text, nullable=False),  # Decision JSON: reasons in plain words, no PII
     Column("decided_on", Date, nullable=False),
@@ -105,6 +105,7 @@ claims = Table(
     Index(None, "pipeline", "kid"),
     Index(None, "pipeline", "review_on"),
     Index(None, "pipeline", "limitation_on"),
+    Index(None, "pipeline", "agency_payment_ref"),
 )
 
 cases = Table(
@@ -118,6 +119,9 @@ cases = Table(
     Column("total_principal", MONEY, nullable=False),
     Column("claim_count", Integer, nullable=False),
     Column("status", String(20), nullable=False),
+    # what delivery left (sent | accepted | rejected), kept once the agency's lifecycle statuses
+    # take over ``status``: the start of every lifecycle replay (see claimbridge/reconcile)
+    Column("delivery_status", String(20), nullable=True),
     Column("agency_ref", KEY, nullable=True),
     Column("quality_score", Integer, nullable=True),
     Column("forced", Boolean, nullable=False, default=False),
@@ -135,7 +139,7 @@ outbox = Table(
     Column("agency", NAME, nullable=False),
     Column("case_key", String(40), nullable=False),
     Column("idempotency_key", String(80), nullable=False, unique=True),
-    Column("kind", String(20), nullable=False, default="case"),  # case | payment | withdraw | …
+    Column("kind", String(20), nullable=False, default="case"),  # case | payment | reduce | …
     Column("status", String(20), nullable=False),  # pending → sending → accepted|rejected|unknown
     Column("payload", Text, nullable=True),  # cleared once the outcome is final
     Column("attempts", Integer, nullable=False, default=0),
@@ -144,7 +148,6 @@ outbox = Table(
     Column("run_id", String(36), nullable=False),
     _ts("created_at"),
     _ts("updated_at"),
-    UniqueConstraint("agency", "kind", "case_key"),
     Index(None, "pipeline", "status"),
 )
 
@@ -171,8 +174,10 @@ payments_seen = Table(
     Column("reference", String(140), nullable=True),
     Column("case_key", String(40), nullable=True),
     Column("invoice_number", KEY, nullable=True),
-    Column("status", String(20), nullable=False),  # matched | unmatched | reported | ignored
+    # matched | unmatched | ignored | to_report | reported | manual
+    Column("status", String(20), nullable=False),
     Column("reason", String(40), nullable=True),  # why unmatched or ignored (a code)
+    Column("kind", String(20), nullable=False, server_default="payment"),  # payment | credit_note
     _ts("seen_at"),
     Index(None, "pipeline", "status"),
 )
@@ -190,10 +195,34 @@ settlements_seen = Table(
     Column("interest", MONEY, nullable=False),
     Column("fees", MONEY, nullable=False),
     Column("commission", MONEY, nullable=False),
-    Column("status", String(20), nullable=False),  # seen | booking | booked
-    Column("ledger_ref", KEY, nullable=True),
+    Column("status", String(20), nullable=False),  # seen | booking | booked | unmatched
+    Column("ledger_ref", KEY, nullable=True),  # the principal's payment id in the ledger
+    Column("currency", String(3), nullable=True),
+    Column("settlement_date", Date, nullable=True),
+    Column("agency_ref", KEY, nullable=True),
+    Column("voucher_ref", KEY, nullable=True),  # interest, fees and commission as one voucher
+    Column("not_booked", Text, nullable=True),  # why a part was left unbooked (plain words)
+    Column("run_id", String(36), nullable=True),
     _ts("seen_at"),
     _ts("booked_at", nullable=True),
+    Index(None, "pipeline", "status"),
+    Index(None, "ledger_ref"),
+    Index(None, "pipeline", "invoice_number"),
+)
+
+updates_seen = Table(
+    "updates_seen",
+    metadata,
+    Column("pipeline", NAME, primary_key=True),
+    Column("agency", NAME, primary_key=True),
+    Column("update_id", KEY, primary_key=True),
+    Column("kind", String(20), nullable=False),  # receipt | status | message | settlement
+    Column("case_key", String(40), nullable=True),  # NULL: no case of this pipeline
+    Column("status", String(20), nullable=True),
+    _ts("at", nullable=True),  # the agency's own time of a status change
+    Column("run_id", String(36), nullable=False),
+    _ts("seen_at"),
+    Index(None, "pipeline", "case_key"),
 )
 
 quarantine = Table(

@@ -52,6 +52,7 @@ __all__ = [
     "Delivery",
     "check_4xx_is_terminal_with_reason",
     "check_check_semantics",
+    "check_corrections_are_delivered_once",
     "check_empty_batch_makes_no_call",
     "check_outcomes_cover_every_delivery",
     "check_rate_limit_is_waited_out",
@@ -117,6 +118,11 @@ class AgencyHarness(ABC):
     @abstractmethod
     def held_cases(self) -> int:
         """How many cases the agency side holds; a case it holds twice counts twice."""
+
+    def held_corrections(self) -> int:
+        """How many corrections (direct payments, reductions…) the agency side took; one it
+        took twice counts twice. Harnesses of agencies that take corrections implement it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot count corrections")
 
     @abstractmethod
     def calls(self) -> int:
@@ -397,6 +403,109 @@ def check_timeout_after_acceptance_makes_no_second_case(
     assert harness.held_cases() == len(cases)
 
 
+def check_corrections_are_delivered_once(harness: AgencyHarness, workdir: Path) -> None:
+    """A direct payment reported through the outbox reaches the agency once: a rerun calls
+    nothing, and one whose answer was lost after the send is resolved (by lookup or a resend
+    under its key) without a second one at the agency."""
+    from claimbridge.connectors.base import Correction, CorrectionKind
+    from claimbridge.delivery import deliver_channel
+    from claimbridge.reconcile import ReconcileSpec, ReconcileStats
+    from claimbridge.reconcile.context import RunContext
+    from claimbridge.reconcile.corrections import CorrectionChannel, correction_json
+    from claimbridge.schemas import Payment, SourceRef
+
+    probe = harness.agency()
+    probe.close()
+    if not probe.capabilities.report_payments:
+        pytest.skip(f"{type(harness).__name__}: the agency takes no direct-payment reports")
+    try:
+        before = harness.held_corrections()
+    except NotImplementedError as exc:
+        pytest.skip(str(exc))
+    cases = make_cases(1, start=40)
+    with Core.open(workdir) as core:
+        [key] = core.enqueue(harness.agency(), cases)
+        core.run(harness.agency())
+        [item] = core.store.outbox_by_keys([key])
+        assert item.status == "accepted", "the case was not delivered"
+        case_row = core.store.case(cases[0].case_key)
+        assert case_row is not None
+        assert case_row.agency_ref, "no agency reference to correct"
+
+        def report(number: int) -> str:
+            claim = cases[0].claims[0]
+            payment = Payment(
+                payment_id=f"contract-pay-{number}",
+                source=SourceRef(system="contract", record_id=f"contract-pay-{number}"),
+                amount=Decimal("100.00") + number,
+                currency=claim.currency,
+                booking_date=dt.date(2026, 11, 20),
+                invoice_number=claim.invoice_number,
+            )
+            correction = Correction(
+                idempotency_key=idempotency_key(probe.context.name, payment.payment_id, "payment"),
+                kind=CorrectionKind.PAYMENT,
+                case_key=cases[0].case_key,
+                agency_ref=str(case_row.agency_ref),
+                invoice_number=claim.invoice_number,
+                payment=payment,
+            )
+            with core.store.begin() as conn:
+                core.store.enqueue(
+                    conn,
+                    [
+                        {
+                            "pipeline": PIPELINE,
+                            "agency": probe.context.name,
+                            "case_key": correction.case_key,
+                            "idempotency_key": correction.idempotency_key,
+                            "kind": "payment",
+                            "payload": correction_json(correction),
+                            "run_id": "contract",
+                        }
+                    ],
+                )
+            return correction.idempotency_key
+
+        def run_corrections() -> ReconcileStats:
+            agency = harness.agency()
+            source = OpenItemsFileSource(
+                OpenItemsSettings(invoices=workdir / "unused.csv"),
+                ConnectorContext(name="unused-source", workdir=workdir),
+            )
+            spec = ReconcileSpec(PipelineSpec(PIPELINE, source, agency, make_creditor()))
+            ctx = RunContext(spec, core.store, "contract", dt.date(2026, 11, 23), ReconcileStats())
+            try:
+                deliver_channel(spec.pipeline, core.store, CorrectionChannel(ctx))
+            finally:
+                agency.close()
+            return ctx.stats
+
+        first = report(1)
+        stats = run_corrections()
+        assert stats.corrections_sent == 1, stats.to_dict()
+        assert core.statuses([first]) == {first: "accepted"}
+        assert harness.held_corrections() == before + 1
+        calls = harness.calls()
+        run_corrections()
+        assert harness.calls() == calls, "a rerun called the agency for a delivered correction"
+
+        # the answer is lost after the send: the next run resolves it without a duplicate
+        second = report(2)
+        core.store.mark_sending([second])
+        [payload] = [i.payload for i in core.store.outbox_by_keys([second], with_payload=True)]
+        from claimbridge.reconcile.corrections import correction_from_json
+
+        crashed = harness.agency()
+        try:
+            crashed.correct([correction_from_json(str(payload))])
+        finally:
+            crashed.close()
+        recovered = run_corrections()
+        assert core.statuses([second]) == {second: "accepted"}, recovered.to_dict()
+        assert harness.held_corrections() == before + 2, "a lost answer made a second report"
+
+
 def check_check_semantics(harness: AgencyHarness) -> None:
     """``check()`` answers a :class:`CheckResult` of typed items, all ok on a good config; on a
     broken one it does not raise, and at least one item fails."""
@@ -462,3 +571,6 @@ class AgencyContract:
 
     def test_check_semantics(self, harness: AgencyHarness) -> None:
         check_check_semantics(harness)
+
+    def test_corrections_are_delivered_once(self, harness: AgencyHarness, tmp_path: Path) -> None:
+        check_corrections_are_delivered_once(harness, tmp_path / "core")

@@ -24,6 +24,7 @@ from claimbridge.connectors.base import (
     CheckResult,
     ConnectorContext,
     ConnectorSettings,
+    Correction,
     Delivery,
     PushOutcome,
     PushStatus,
@@ -38,6 +39,7 @@ class ToyRemote:
     """What the toy agency holds: (idempotency key, agency reference) per case it took."""
 
     cases: list[tuple[str, str]] = field(default_factory=list)
+    corrections: list[tuple[str, str]] = field(default_factory=list)
     calls: int = 0
     faults: list[str] = field(default_factory=list)  # "429" | "422" | "lost", in order
     refs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -81,8 +83,26 @@ class ToyAgency(Agency):
     def capabilities(self) -> AgencyCapabilities:  # type: ignore[override]
         honest_without_keys = "no_keys" in self.flaws
         return AgencyCapabilities(
-            idempotency_keys=not honest_without_keys, lookup="no_lookup" not in self.flaws
+            idempotency_keys=not honest_without_keys,
+            lookup="no_lookup" not in self.flaws,
+            report_payments=True,
         )
+
+    def correct(self, corrections: Sequence[Correction]) -> list[PushOutcome]:
+        if not corrections:
+            return []
+        self.remote.calls += 1
+        outcomes = []
+        for correction in corrections:
+            key = correction.idempotency_key
+            held = dict(self.remote.corrections)
+            if key in held and "correction_ignores_keys" not in self.flaws:
+                ref = held[key]
+            else:
+                ref = f"C-{next(self.remote.refs)}"
+                self.remote.corrections.append((key, ref))
+            outcomes.append(PushOutcome(key, PushStatus.ACCEPTED, agency_ref=ref))
+        return outcomes
 
     def push(self, deliveries: Sequence[Delivery]) -> list[PushOutcome]:
         if not deliveries and "calls_on_empty" not in self.flaws:
@@ -115,7 +135,7 @@ class ToyAgency(Agency):
 
     def lookup(self, idempotency_key: str, agency_ref: str | None = None) -> PushOutcome | None:
         self.remote.calls += 1
-        for key, ref in self.remote.cases:
+        for key, ref in [*self.remote.cases, *self.remote.corrections]:
             if key == idempotency_key:
                 return PushOutcome(key, PushStatus.ACCEPTED, agency_ref=ref)
         return None
@@ -147,6 +167,9 @@ class ToyHarness(AgencyHarness):
 
     def held_cases(self) -> int:
         return len(self.remote.cases)
+
+    def held_corrections(self) -> int:
+        return len(self.remote.corrections)
 
     def calls(self) -> int:
         return self.remote.calls
@@ -185,6 +208,7 @@ CHECKS: list[Check] = [
     suite.check_4xx_is_terminal_with_reason,
     suite.check_timeout_after_acceptance_makes_no_second_case,
     _plain(suite.check_check_semantics),
+    suite.check_corrections_are_delivered_once,
 ]
 
 
@@ -235,6 +259,11 @@ FLAWED: list[tuple[frozenset[str], Check, str]] = [
         "sent twice",
     ),
     (frozenset({"check_raises"}), _plain(suite.check_check_semantics), "raised UnreachableError"),
+    (
+        frozenset({"correction_ignores_keys", "no_lookup"}),
+        suite.check_corrections_are_delivered_once,
+        "a lost answer made a second report",
+    ),
 ]
 
 

@@ -137,6 +137,9 @@ class SandboxHarness(AgencyHarness):
     def held_cases(self) -> int:
         return self.server.store.count_cases()
 
+    def held_corrections(self) -> int:
+        return self.server.store.count_corrections()
+
     def calls(self) -> int:
         return self.sent
 

@@ -28,9 +28,10 @@ from .conftest import (
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
-    """One demo run in a real subprocess, shared by the read-only tests below."""
+    """One demo run (the hand-over only) in a real subprocess, shared by the read-only tests
+    below; ``test_demo_month.py`` follows the month after it."""
     directory = tmp_path_factory.mktemp("demo") / "workspace"
-    done = run("--json", *TODAY_ARG, "demo", "--dir", str(directory))
+    done = run("--json", *TODAY_ARG, "demo", "--dir", str(directory), "--months", "0")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     return directory, one_json(done.stdout)
@@ -96,18 +97,28 @@ def test_second_demo_run_sends_nothing(tmp_path: Path, summary: LedgerSummary) -
     directory = tmp_path / "again"
     first = invoke("--json", *TODAY_ARG, "demo", "--dir", str(directory))
     assert first.exit_code == 0, first.stderr
-    assert one_json(first.stdout)["cases_sent"] == summary.expected_debtors
+    done = one_json(first.stdout)
+    assert done["cases_sent"] == summary.expected_debtors
+    assert done["lines_booked"] > 0
+    journal = (directory / "bookings.csv").read_text()
 
     second = invoke("--json", *TODAY_ARG, "demo", "--dir", str(directory))
     assert second.exit_code == 0, second.stderr
     stats = one_json(second.stdout)
     assert stats["cases_sent"] == 0
+    assert (stats["lines_booked"], stats["corrections_sent"]) == (0, 0)
+    assert stats["booked"] == done["booked"]
+    assert (directory / "bookings.csv").read_text() == journal
     assert stats["claims_sent"] == 0
     assert stats["rejected"] == 0
     assert stats["agency_cases"] == summary.expected_debtors
     assert len(agency_cases(directory / "sandbox-agency.db")) == summary.expected_debtors
-    outbox = query(directory / "claimbridge.db", "SELECT count(*) FROM outbox")
+    outbox = query(directory / "claimbridge.db", "SELECT count(*) FROM outbox WHERE kind = 'case'")
     assert outbox[0][0] == summary.expected_debtors + 1  # + the rejected one, never resent
+    payments = query(
+        directory / "claimbridge.db", "SELECT count(*) FROM outbox WHERE kind = 'payment'"
+    )
+    assert payments == [(1,)]  # the one direct payment, reported once
 
 
 def _due_date(summary: LedgerSummary, invoice: str) -> str:

@@ -91,6 +91,8 @@ def test_openapi_document_is_valid_3_1() -> None:
         "/v1/cases/by-key/{idempotency_key}",
         "/v1/cases/{agency_ref}",
         "/v1/events",
+        "/v1/corrections/batch",
+        "/v1/corrections/by-key/{idempotency_key}",
         "/_simulate",
     ):
         assert path in spec["paths"]
@@ -553,5 +555,6 @@ def test_simulate_is_off_unless_enabled(http: requests.Session) -> None:
         assert simulate(http, simulating, "2030-01-01").json() == {
             "until": "2030-01-01",
             "events": 0,
+            "clock": "2030-01-01",
         }
         assert http.post(f"{simulating.url}/_faults", json={}, timeout=5).status_code == 404

@@ -142,3 +142,12 @@ def test_check(tmp_path: Path) -> None:
 def test_unknown_setting_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="extra"):
         BankFileSettings(directory=tmp_path, colour="blue")  # type: ignore[call-arg]
+
+
+def test_a_relative_directory_means_the_config_directory(tmp_path: Path) -> None:
+    (tmp_path / "bank").mkdir()
+    _place(BGMAX, tmp_path / "bank", "a.bgmax", 1_700_000_000 * 10**9)
+    config = BankFileSettings(directory=Path("bank"))
+    feed = BankFileFeed(config, ConnectorContext(name="bank", workdir=tmp_path))
+    assert feed.check().ok
+    assert len(list(feed.payments(None))) == 5

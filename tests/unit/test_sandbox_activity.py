@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from claimbridge.sandbox.activity import (
     ActivitySettings,
     CaseInput,
+    CorrectionInput,
     FeeStep,
     PlannedEvent,
     plan_case,
@@ -247,5 +248,139 @@ def test_simulation_applies_statuses_and_writes_settlement_events() -> None:
             assert summary is not None
             assert summary["status"] == status
             assert status in {s.value for s in TERMINAL}
+    finally:
+        store.close()
+
+
+# --- corrections from the creditor -----------------------------------------------------------
+
+
+def _principal_collected(plan: list[PlannedEvent], number: str | None = None) -> Decimal:
+    return sum(
+        (
+            line.principal
+            for s in settlements(plan)
+            for line in s.lines
+            if number is None or line.invoice_number == number
+        ),
+        Decimal(0),
+    )
+
+
+def _paid_in_full_plans(count: int = 100) -> list[tuple[CaseInput, list[PlannedEvent]]]:
+    found = []
+    for n in range(count):
+        case = case_input(f"SBX-{n:06d}", "1000.00", "400.00")
+        plan = plan_case(case, ActivitySettings())
+        if any(e.status is CaseStatus.PAID for e in plan):
+            found.append((case, plan))
+    return found
+
+
+def test_a_direct_payment_lowers_what_the_agency_collects() -> None:
+    case, plan = _paid_in_full_plans()[0]
+    assert _principal_collected(plan) == Decimal("1400.00")
+    paid = CorrectionInput(START + timedelta(days=3), "payment", "1000", Decimal("250.00"))
+    corrected = plan_case(case, ActivitySettings(), (paid,))
+    assert _principal_collected(corrected, "1000") == Decimal("750.00")
+    assert _principal_collected(corrected, "1001") == Decimal("400.00")
+    assert corrected[-1].status is CaseStatus.CLOSED
+
+
+def test_a_reduction_beyond_the_claim_stops_at_its_principal() -> None:
+    case, _ = _paid_in_full_plans()[0]
+    reduce = CorrectionInput(START + timedelta(days=1), "reduce", "1001", Decimal("9999.00"))
+    corrected = plan_case(case, ActivitySettings(), (reduce,))
+    assert _principal_collected(corrected, "1001") == Decimal("0")
+    assert _principal_collected(corrected, "1000") == Decimal("1000.00")
+
+
+def test_a_withdrawn_case_collects_nothing_after_the_withdrawal() -> None:
+    case, _plan = _paid_in_full_plans()[0]
+    withdrawn = CorrectionInput(START + timedelta(days=2), "withdraw")
+    corrected = plan_case(case, ActivitySettings(), (withdrawn,))
+    assert settlements(corrected) == []
+    assert all(e.status is not CaseStatus.PAID for e in corrected)
+    one_claim = CorrectionInput(START + timedelta(days=2), "withdraw", "1001")
+    partly = plan_case(case, ActivitySettings(), (one_claim,))
+    assert _principal_collected(partly, "1001") == 0
+    assert _principal_collected(partly, "1000") == Decimal("1000.00")
+
+
+def test_a_pause_holds_the_debtor_until_the_resume() -> None:
+    case, plan = _paid_in_full_plans()[0]
+    paid_on = next(e.on for e in plan if e.status is CaseStatus.PAID)
+    pause = CorrectionInput(START + timedelta(days=2), "pause")
+    resume = CorrectionInput(START + timedelta(days=32), "resume")
+    held = plan_case(case, ActivitySettings(), (pause,))
+    assert all(e.status is not CaseStatus.PAID for e in held)
+    shifted = plan_case(case, ActivitySettings(), (pause, resume))
+    assert next(e.on for e in shifted if e.status is CaseStatus.PAID) == paid_on + timedelta(30)
+
+
+corrections_strategy = st.lists(
+    st.builds(
+        CorrectionInput,
+        effective_on=st.integers(1, 200).map(lambda d: START + timedelta(days=d)),
+        kind=st.sampled_from(["payment", "reduce", "withdraw", "pause", "resume"]),
+        invoice_number=st.sampled_from([None, "1000", "1001"]),
+        amount=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("3000"), places=2),
+    ),
+    max_size=4,
+)
+
+
+@given(st.integers(0, 10_000), corrections_strategy, activity_settings)
+@settings(max_examples=150, deadline=None)
+def test_a_correction_never_changes_what_happened_before_it(
+    ref: int, corrections: list[CorrectionInput], config: ActivitySettings
+) -> None:
+    """What the agency already recorded stays true: the plan before the earliest correction
+    is the plan without corrections, event for event."""
+    case = case_input(f"SBX-{ref:06d}", "1000.00", "400.00")
+    before = plan_case(case, config)
+    after = plan_case(case, config, tuple(corrections))
+    first = min((c.effective_on for c in corrections), default=date.max)
+    assert [e for e in after if e.on < first] == [e for e in before if e.on < first]
+    for line in (line for s in settlements(after) for line in s.lines):
+        assert line.principal + line.interest + line.fees == line.total
+    if all(c.kind in ("payment", "reduce", "withdraw") for c in corrections):
+        assert _principal_collected(after) <= _principal_collected(before)
+
+
+def test_weekly_settlements_pay_out_the_week_after() -> None:
+    config = ActivitySettings(settlement_interval="weekly")
+    case, _ = next(
+        (c, p)
+        for c, p in ((c, plan_case(c, config)) for c, _ in _paid_in_full_plans())
+        if settlements(p)
+    )
+    plan = plan_case(case, config)
+    for settlement in settlements(plan):
+        assert settlement.settlement_date.weekday() == config.settlement_weekday
+        assert "-W" in settlement.settlement_id
+    assert _principal_collected(plan) == Decimal("1400.00")
+
+
+def test_the_store_feeds_accepted_corrections_to_the_simulation() -> None:
+    store = store_with_cases(1)
+    try:
+        assert store.clock() is None
+        simulate(store, START, ActivitySettings())
+        assert store.clock() == START
+        [(_, ref, _case, _)] = list(store.accepted_cases())
+        body = {"agency_ref": ref, "kind": "withdraw", "invoice_number": None}
+        answer = store.correct("w-1", body, "h")
+        assert answer.status == "accepted"
+        assert answer.effective_on == (START + timedelta(days=1)).isoformat()
+        assert store.correct("w-1", body, "h").replayed
+        [withdrawn] = store.corrections_by_case()[ref]
+        assert withdrawn.kind == "withdraw"
+        simulate(store, START + timedelta(days=400), ActivitySettings())
+        assert [e["kind"] for e in store.events(0, 100) if e["kind"] == "settlement"] == []
+        assert store.by_ref(ref)["status"] == "withdrawn"  # type: ignore[index]
+        again = store.correct("w-2", {**body, "kind": "pause"}, "h2")
+        assert again.status == "rejected"
+        assert again.reason == "the case is withdrawn: it takes no corrections"
     finally:
         store.close()

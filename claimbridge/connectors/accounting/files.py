@@ -3,7 +3,13 @@
 For ledgers without an API, or for a one-off transfer: the creditor exports its open items to
 two files (see ``docs/open-items-format.md``) and this source reads them like any other ledger.
 Every run is a full refresh; the cursor on the last page is the file's fingerprint, so a run can
-tell an unchanged export from a new one.
+tell an unchanged export from a new one. Optional ``payments`` and ``credit_notes`` exports let
+reconciliation see money that reached the creditor after a hand-over.
+
+Such a ledger cannot be written to, but it can import a journal: with ``journal`` set,
+``register_payment`` and ``book_voucher`` append what reconciliation books to a bookings
+journal CSV (:mod:`claimbridge.connectors.accounting.journal`), idempotent on the external
+reference, for the creditor to import.
 
 Rows with problems are never dropped silently and never stop the run: ``read`` yields them with
 their reasons attached and ``normalize`` raises ``RecordError`` for them, so the pipeline puts
@@ -23,30 +29,49 @@ from claimbridge.connectors.accounting._tabular import (
     check_encoding,
     detect_format,
 )
+from claimbridge.connectors.accounting.journal import BookingsJournal
 from claimbridge.connectors.base import (
     CheckItem,
     CheckKind,
     CheckResult,
     ConnectorContext,
     ConnectorSettings,
+    NotSupportedError,
     Page,
     RawRecord,
     Source,
     SourceCapabilities,
     StreamSpec,
+    Voucher,
 )
 from claimbridge.errors import ClaimbridgeError, ParseError, RecordError
 from claimbridge.mappings import Mapping as RecordMapping
 from claimbridge.mappings import load_mapping, to_model
-from claimbridge.schemas import Address, AddressState, Claim, Party
+from claimbridge.schemas import Address, AddressState, Claim, CreditNote, Party, Payment
 
 __all__ = ["CUSTOMER_COLUMNS", "INVOICE_COLUMNS", "OpenItemsFileSource", "OpenItemsSettings"]
 
 CUSTOMERS = StreamSpec(name="customers", primary_key="customer_number")
 INVOICES = StreamSpec(name="invoices", primary_key="invoice_number")
+PAYMENTS = StreamSpec(name="payments", primary_key="payment_id")
+CREDIT_NOTES = StreamSpec(name="credit_notes", primary_key="credit_note_number")
 
 CUSTOMER_COLUMNS = ("customer_number", "kind", "name")
 INVOICE_COLUMNS = ("invoice_number", "customer_number", "invoice_date", "due_date", "amount")
+PAYMENT_COLUMNS = ("payment_id", "payment_date", "amount")
+CREDIT_NOTE_COLUMNS = ("credit_note_number", "invoice_number", "issue_date", "amount")
+_REQUIRED = {
+    "customers": CUSTOMER_COLUMNS,
+    "invoices": INVOICE_COLUMNS,
+    "payments": PAYMENT_COLUMNS,
+    "credit_notes": CREDIT_NOTE_COLUMNS,
+}
+_MODELS: dict[str, type[Party | Claim | Payment | CreditNote]] = {
+    "customers": Party,
+    "invoices": Claim,
+    "payments": Payment,
+    "credit_notes": CreditNote,
+}
 
 PROBLEMS_KEY = "_problems"  # set on raw records that could not be read cleanly
 
@@ -54,6 +79,15 @@ PROBLEMS_KEY = "_problems"  # set on raw records that could not be read cleanly
 class OpenItemsSettings(ConnectorSettings):
     invoices: Path
     customers: Path | None = None
+    payments: Path | None = None
+    credit_notes: Path | None = None
+    journal: Path | None = Field(
+        default=None, description="bookings journal CSV that reconciliation appends to"
+    )
+    journal_bank_account: str = Field(default="1920", pattern=r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,39}$")
+    journal_receivables_account: str = Field(
+        default="1500", pattern=r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,39}$"
+    )
     format: Literal["auto", "csv", "jsonl"] = "auto"
     encoding: str = "utf-8"
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
@@ -62,6 +96,8 @@ class OpenItemsSettings(ConnectorSettings):
     page_size: int = Field(default=1000, ge=1, le=100_000)
     customer_mapping: str = "open_items_customer"
     invoice_mapping: str = "open_items_invoice"
+    payment_mapping: str = "open_items_payment"
+    credit_note_mapping: str = "open_items_credit_note"
 
     @field_validator("encoding")
     @classmethod
@@ -74,11 +110,14 @@ class OpenItemsSettings(ConnectorSettings):
 
 
 class OpenItemsFileSource(Source):
-    """Customers and invoices from an open-items export (CSV or JSON Lines)."""
+    """Customers and invoices (payments, credit notes) from an open-items export."""
 
     type_name: ClassVar[str] = "files"
     Settings: ClassVar[type[ConnectorSettings]] = OpenItemsSettings
-    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities()
+    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
+        can_book_payments=True,
+        can_book_vouchers=True,  # with `journal` set
+    )
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
@@ -93,12 +132,18 @@ class OpenItemsFileSource(Source):
     # --- declarations ---------------------------------------------------------------------
 
     def streams(self) -> Sequence[StreamSpec]:
-        return (CUSTOMERS, INVOICES) if self.options.customers else (INVOICES,)
+        optional = (
+            (CUSTOMERS, self.options.customers),
+            (INVOICES, self.options.invoices),
+            (PAYMENTS, self.options.payments),
+            (CREDIT_NOTES, self.options.credit_notes),
+        )
+        return tuple(stream for stream, path in optional if path is not None)
 
     def _path(self, stream: StreamSpec) -> Path:
-        path = self.options.customers if stream.name == "customers" else self.options.invoices
-        if path is None:
-            raise ParseError("no customers file is configured", file="customers")
+        path = getattr(self.options, stream.name, None)
+        if not isinstance(path, Path):
+            raise ParseError(f"no {stream.name} file is configured", file=stream.name)
         return path if path.is_absolute() else self.context.workdir / path
 
     def _file(self, stream: StreamSpec) -> TabularFile:
@@ -108,17 +153,18 @@ class OpenItemsFileSource(Source):
             format=detect_format(path, self.options.format),
             encoding=self.options.encoding,
             delimiter=self.options.delimiter,
-            required=CUSTOMER_COLUMNS if stream.name == "customers" else INVOICE_COLUMNS,
+            required=_REQUIRED[stream.name],
         )
 
     def _mapping(self, stream: StreamSpec) -> RecordMapping:
         mapping = self._mappings.get(stream.name)
         if mapping is None:
-            name = (
-                self.options.customer_mapping
-                if stream.name == "customers"
-                else self.options.invoice_mapping
-            )
+            name = {
+                "customers": self.options.customer_mapping,
+                "invoices": self.options.invoice_mapping,
+                "payments": self.options.payment_mapping,
+                "credit_notes": self.options.credit_note_mapping,
+            }[stream.name]
             mapping = self._mappings[stream.name] = load_mapping(name)
         return mapping
 
@@ -163,27 +209,56 @@ class OpenItemsFileSource(Source):
 
     # --- normalize ------------------------------------------------------------------------
 
-    def normalize(self, stream: StreamSpec, record: RawRecord) -> Sequence[Party | Claim]:
+    def normalize(
+        self, stream: StreamSpec, record: RawRecord
+    ) -> Sequence[Party | Claim | Payment | CreditNote]:
         data = record.data
         record_id = str(data.get(stream.primary_key) or "")
         problems = data.get(PROBLEMS_KEY)
         if problems:
             raise RecordError(list(problems), record_id=record_id, location=record.location)
-        mapping = self._mapping(stream)
-        if stream.name == "customers":
-            party = to_model(
-                mapping,
-                data,
-                Party,
-                self._variables,
-                location=record.location,
-                record_id=record_id,
-            )
-            return (_hide_unusable_addresses(party),)
-        claim = to_model(
-            mapping, data, Claim, self._variables, location=record.location, record_id=record_id
+        model = to_model(
+            self._mapping(stream),
+            data,
+            _MODELS[stream.name],
+            self._variables,
+            location=record.location,
+            record_id=record_id,
         )
-        return (claim,)
+        if isinstance(model, Party):
+            return (_hide_unusable_addresses(model),)
+        return (model,)
+
+    # --- booking into the journal -----------------------------------------------------------
+
+    @property
+    def journal(self) -> BookingsJournal:
+        path = self.options.journal
+        if path is None:
+            raise NotSupportedError(
+                "no bookings journal is configured (set journal = 'bookings.csv')",
+                connector=self.context.name or self.type_name,
+            )
+        return BookingsJournal(path if path.is_absolute() else self.context.workdir / path)
+
+    def register_payment(self, payment: Payment, claim: Claim) -> str:
+        """Bank debit and receivables credit on the invoice, under the payment's id."""
+        return self.journal.book_payment(
+            payment.payment_id,
+            on=payment.booking_date,
+            invoice_number=claim.invoice_number,
+            amount=payment.amount,
+            currency=payment.currency,
+            bank_account=self.options.journal_bank_account,
+            receivables_account=self.options.journal_receivables_account,
+            description=(payment.message or f"payment {payment.payment_id}")[:200],
+        )
+
+    def book_voucher(self, voucher: Voucher) -> str:
+        return self.journal.book_voucher(voucher)
+
+    def find_booking(self, external_ref: str) -> str | None:
+        return self.journal.find(external_ref)
 
 
 def _with_problems(

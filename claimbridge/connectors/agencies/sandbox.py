@@ -3,6 +3,9 @@
 The sandbox honours idempotency keys, so a batch POST may be retried safely and a delivery
 whose answer was lost can be looked up by its key. Vendor agency connectors follow the same
 shape: settings, an :class:`HttpClient`, and a mapping of the agency's answers to outcomes.
+
+Corrections (direct payments, credit-note reductions, withdrawals, pause and resume) go in one
+batch call per chunk and are looked up by key like cases.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from claimbridge.connectors.base import (
     CheckResult,
     ConnectorContext,
     ConnectorSettings,
+    Correction,
     Delivery,
     PushOutcome,
     PushStatus,
@@ -68,7 +72,13 @@ class SandboxAgency(Agency):
     type_name: ClassVar[str] = "sandbox"
     Settings: ClassVar[type[ConnectorSettings]] = SandboxSettings
     capabilities: ClassVar[AgencyCapabilities] = AgencyCapabilities(
-        idempotency_keys=True, lookup=True, batch_size=200
+        idempotency_keys=True,
+        lookup=True,
+        batch_size=200,
+        report_payments=True,
+        withdraw=True,
+        reduce=True,
+        pause=True,
     )
 
     settings: SandboxSettings
@@ -136,13 +146,70 @@ class SandboxAgency(Agency):
         return PushOutcome(key, PushStatus.UNKNOWN, reason="unrecognized answer from the agency")
 
     def lookup(self, idempotency_key: str, agency_ref: str | None = None) -> PushOutcome | None:
+        """A case delivery by its key, else a correction by its key (None: neither)."""
+        quoted = quote(idempotency_key, safe="")
+        for path in (f"/v1/cases/by-key/{quoted}", f"/v1/corrections/by-key/{quoted}"):
+            try:
+                response = self.client.get(path)
+            except RemoteError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            answer = _json(response, "lookup answer")
+            if path.startswith("/v1/cases/"):
+                return self._outcome(idempotency_key, answer)
+            return self._correction_outcome(idempotency_key, answer)
+        return None
+
+    # corrections -------------------------------------------------------------------------
+
+    def correct(self, corrections: Sequence[Correction]) -> list[PushOutcome]:
+        outcomes: list[PushOutcome] = []
+        for start in range(0, len(corrections), _MAX_BATCH):
+            outcomes.extend(self._correct_batch(corrections[start : start + _MAX_BATCH]))
+        return outcomes
+
+    def report_payment(self, correction: Correction) -> PushOutcome:
+        return self.correct([correction])[0]
+
+    def reduce(self, correction: Correction) -> PushOutcome:
+        return self.correct([correction])[0]
+
+    def withdraw(self, correction: Correction) -> PushOutcome:
+        return self.correct([correction])[0]
+
+    def pause(self, correction: Correction) -> PushOutcome:
+        return self.correct([correction])[0]
+
+    def resume(self, correction: Correction) -> PushOutcome:
+        return self.correct([correction])[0]
+
+    def _correct_batch(self, batch: Sequence[Correction]) -> list[PushOutcome]:
+        body = {"items": [_correction_item(c) for c in batch]}
+        keys = [c.idempotency_key for c in batch]
         try:
-            response = self.client.get(f"/v1/cases/by-key/{quote(idempotency_key, safe='')}")
-        except RemoteError as exc:
-            if exc.status == 404:
-                return None
+            response = self.client.post("/v1/corrections/batch", json=body, idempotent=True)
+        except AuthError:
             raise
-        return self._outcome(idempotency_key, _json(response, "lookup answer"))
+        except OutcomeUnknownError as exc:
+            return [PushOutcome(k, PushStatus.UNKNOWN, reason=str(exc)) for k in keys]
+        except (RateLimitedError, UnreachableError) as exc:
+            return [PushOutcome(k, PushStatus.RETRYABLE, reason=str(exc)) for k in keys]
+        except RemoteError as exc:
+            status = PushStatus.RETRYABLE if exc.retryable else PushStatus.REJECTED
+            return [PushOutcome(k, status, reason=str(exc)) for k in keys]
+        results = _results_by_key(_json(response, "corrections answer"))
+        return [self._correction_outcome(k, results.get(k)) for k in keys]
+
+    @staticmethod
+    def _correction_outcome(key: str, result: dict[str, Any] | None) -> PushOutcome:
+        if result is None:
+            return PushOutcome(key, PushStatus.UNKNOWN, reason="missing from the answer")
+        if result.get("status") == "accepted" and result.get("correction_id"):
+            return PushOutcome(key, PushStatus.ACCEPTED, agency_ref=str(result["correction_id"]))
+        if result.get("status") == "rejected":
+            return PushOutcome(key, PushStatus.REJECTED, reason=str(result.get("reason") or ""))
+        return PushOutcome(key, PushStatus.UNKNOWN, reason="unrecognized answer from the agency")
 
     # reading back ------------------------------------------------------------------------
 
@@ -220,6 +287,33 @@ class SandboxAgency(Agency):
             else:
                 auth = CheckItem(CheckKind.AUTH, True, "token accepted")
         return CheckResult(name, (config, reachable, auth))
+
+
+def _correction_item(correction: Correction) -> dict[str, Any]:
+    """A correction as the sandbox's API takes it: amounts, dates and references only."""
+    item: dict[str, Any] = {
+        "idempotency_key": correction.idempotency_key,
+        "agency_ref": correction.agency_ref,
+        "kind": correction.kind.value,
+        "invoice_number": correction.invoice_number,
+    }
+    if correction.payment is not None:
+        payment = correction.payment
+        item.update(
+            amount=str(payment.amount),
+            currency=payment.currency,
+            booking_date=payment.booking_date.isoformat(),
+        )
+    if correction.credit_note is not None:
+        note = correction.credit_note
+        item.update(
+            amount=str(note.amount),
+            currency=note.currency,
+            credit_note_number=note.credit_note_number,
+        )
+    if correction.reason:
+        item["reason"] = correction.reason
+    return item
 
 
 def _all(batch: Sequence[Delivery], status: PushStatus, reason: str) -> list[PushOutcome]:

@@ -125,8 +125,21 @@ class BankFileFeed(PaymentFeed):
         assert isinstance(self.settings, BankFileSettings)
         return self.settings
 
+    def _resolve(self, path: Path) -> Path:
+        """Relative paths mean the config file's directory, not wherever the run started."""
+        return path if path.is_absolute() else self.context.workdir / path
+
+    @property
+    def directory(self) -> Path:
+        return self._resolve(self.config.directory)
+
+    @property
+    def schema_dir(self) -> Path | None:
+        schema_dir = self.config.schema_dir
+        return None if schema_dir is None else self._resolve(schema_dir)
+
     def check(self) -> CheckResult:
-        directory = self.config.directory
+        directory = self.directory
         items = [
             CheckItem(
                 CheckKind.CONFIG,
@@ -143,8 +156,8 @@ class BankFileFeed(PaymentFeed):
                     "directory is readable" if readable else "directory is not readable",
                 )
             )
-        if self.config.schema_dir is not None:
-            ok = self.config.schema_dir.is_dir()
+        if self.schema_dir is not None:
+            ok = self.schema_dir.is_dir()
             items.append(
                 CheckItem(
                     CheckKind.CONFIG, ok, "schema directory exists" if ok else "no schema directory"
@@ -178,7 +191,7 @@ class BankFileFeed(PaymentFeed):
         return iter_payment_file(
             path,
             format_name,
-            schema_dir=self.config.schema_dir,
+            schema_dir=self.schema_dir,
             allow_test=self.config.allow_test_files,
         )
 
@@ -186,7 +199,7 @@ class BankFileFeed(PaymentFeed):
         horizon = _horizon(seen, self.config.retention_days)
         known = {(name, digest) for _, name, digest in seen}
         candidates = []
-        for path in self.config.directory.glob(self.config.pattern):
+        for path in self.directory.glob(self.config.pattern):
             if path.is_file():
                 candidates.append((path.stat().st_mtime_ns, path.name, path))
         for mtime, name, path in sorted(candidates):
