@@ -5,8 +5,11 @@
 Fills a state store (cached under benchmarks/out/; bulk inserts through the store's own tables
 in a child process, so filling does not count towards the reports' memory) with a realistic
 spread: claims due over five years in NOK, SEK and EUR; about 60 % handed over in cases of
-one to four claims in every status; one to three settlement lines on most handed-over claims;
-direct payments on a few. Then times each report and prints
+one to four claims in every status; one to three settlement lines on most handed-over claims,
+written as reconciliation writes them (settlement date, currency, the ledger ids of the parts
+booked), each booked principal read back from the ledger as the agency's own pay-out (an
+``ignored`` payment, as a ledger that exports every payment gives it); direct payments and
+credit notes on a few. Then times each report and prints
 ``{"claims", "seconds": {report: s}, "cpu_seconds", "peak_rss_mb", "baseline_rss_mb", ...}``.
 SQLite runs in the process, so CPU seconds are the report's own work even on a shared machine.
 Peak RSS is the reporting process's high-water mark; baseline is the same process before the
@@ -47,7 +50,7 @@ from claimbridge.state.tables import (  # noqa: E402
 TODAY = dt.date(2026, 11, 23)
 AT = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
 CHUNK = 20_000
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 CURRENCIES = (("NOK", 90), ("SEK", 7), ("EUR", 3))
 CASE_STATUSES = (
     ("active", 35),
@@ -210,10 +213,15 @@ def _money_back(
             seen = handed_on + dt.timedelta(days=35 + 30 * month)
             if seen > TODAY:
                 break
+            line_id = f"{key}:{member['invoice_number']}:{month}"
+            # 80 % booked, 3 % partly (the voucher's accounts missing), the rest waiting
+            roll = rng.random()
+            line_status = "booked" if roll < 0.8 else "partly_booked" if roll < 0.83 else "seen"
+            principal_in = line_status != "seen"
             batch["settlements"].append(
                 {
                     "agency": "agency",
-                    "line_id": f"{key}:{member['invoice_number']}:{month}",
+                    "line_id": line_id,
                     "settlement_id": f"{key}:{month}",
                     "pipeline": "bench",
                     "case_key": key,
@@ -222,29 +230,59 @@ def _money_back(
                     "interest": interest,
                     "fees": fees,
                     "commission": ((part + interest + fees) / 10).quantize(Decimal("0.01")),
-                    "status": "booked" if rng.random() < 0.8 else "seen",
-                    "ledger_ref": None,
-                    "seen_at": dt.datetime.combine(seen, dt.time(9), tzinfo=dt.UTC),
-                    "booked_at": None,
-                }
-            )
-        if rng.random() < 0.05:
-            batch["payments"].append(
-                {
-                    "source": "bank",
-                    "payment_id": f"p-{member['invoice_number']}",
-                    "pipeline": "bench",
-                    "amount": (principal / 2).quantize(Decimal("0.01")),
+                    "status": line_status,
+                    "ledger_ref": f"pay-{line_id}" if principal_in else None,
+                    "voucher_ref": f"{line_id}/voucher" if line_status == "booked" else None,
                     "currency": member["currency"],
-                    "booking_date": min(TODAY, handed_on + dt.timedelta(days=20)),
-                    "reference": None,
-                    "case_key": key,
-                    "invoice_number": member["invoice_number"],
-                    "status": rng.choice(("matched", "reported")),
-                    "reason": None,
-                    "seen_at": AT,
+                    "settlement_date": seen,
+                    "agency_ref": f"ref-{key}",
+                    "not_booked": None,
+                    "run_id": "bench",
+                    "seen_at": dt.datetime.combine(seen, dt.time(9), tzinfo=dt.UTC),
+                    "booked_at": AT if principal_in else None,
                 }
             )
+            if principal_in:  # the ledger's payments export gives the booked principal back
+                batch["payments"].append(
+                    _payment(member, f"pay-{line_id}", part, seen, "ignored", "agency_settlement")
+                )
+        if rng.random() < 0.05:
+            status = rng.choice(("reported", "reported", "to_report", "manual"))
+            paid_on = min(TODAY, handed_on + dt.timedelta(days=20))
+            half = (principal / 2).quantize(Decimal("0.01"))
+            batch["payments"].append(
+                _payment(member, f"p-{member['invoice_number']}", half, paid_on, status, None)
+            )
+        if rng.random() < 0.01:
+            noted_on = min(TODAY, handed_on + dt.timedelta(days=10))
+            tenth = (principal / 10).quantize(Decimal("0.01"))
+            credit = _payment(member, f"cn-{member['invoice_number']}", tenth, noted_on, "reported")
+            batch["payments"].append({**credit, "kind": "credit_note"})
+
+
+def _payment(
+    member: dict[str, Any],
+    payment_id: str,
+    amount: Decimal,
+    booked_on: dt.date,
+    status: str,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "source": "ledger",
+        "payment_id": payment_id,
+        "pipeline": "bench",
+        "amount": amount,
+        "currency": member["currency"],
+        "booking_date": booked_on,
+        "reference": None,
+        "case_key": member["case_key"],
+        "invoice_number": member["invoice_number"],
+        "status": status,
+        "reason": reason,
+        "kind": "payment",
+        "seen_at": AT,
+    }
 
 
 def fill(path: Path, claim_count: int) -> dict[str, int]:

@@ -11,10 +11,11 @@ pipeline ``main``, handed over to ``sandbox`` on 09-01 (H6: on 11-20):
   cb-b paid NOK: H3 250.00 due 06-01 (H 92) · cb-c returned SEK: H4 800.00 due 2025-09-01 (H 365)
   cb-d rejected NOK: H5 700.00 due 08-01 · cb-e accepted EUR: H6 120.00 due 10-01 (H 50)
   cb-f withdrawn NOK: H7 90.00 due 08-01 (H 31)
-settlement lines (seen on the day shown): 10-05 H1 400 + 10 interest + 70 fees − 48 commission
-  (booked); 11-05 H1 100 + 5 − 10.50; 10-05 H3 250 + 20 + 35 − 30.50 (booked)
-direct payments: 11-21 EUR 120.00 on H6 (reported); 11-12 NOK 50.00 on H2 (matched);
-  11-10 NOK 35.00 unmatched
+settlement lines, NOK, by settlement date: 10-05 H1 400 + 10 interest + 70 fees − 48 commission
+  (booked); 11-05 H1 100 + 5 − 10.50 (not booked yet); 10-05 H3 250 + 20 + 35 − 30.50 (booked)
+payments after hand-over: 11-21 EUR 120.00 on H6 (reported to the agency); 11-12 NOK 50.00
+  on H2 (to report); 11-10 NOK 35.00 unmatched; 10-06 NOK 400.00 on H1 ignored: the agency's
+  own pay-out of the 10-05 settlement, read back from the ledger (never a direct payment)
 runs: ``main`` synced yesterday (failed) and this morning (ok), reconciled yesterday;
   ``other`` is syncing now
 pipeline ``other``: O1 NOK 1000.00 due 11-01 send, not handed over (D 22);
@@ -80,7 +81,7 @@ def report_ledger() -> dict[str, list[dict[str, Any]]]:
         "settlement_rows": [
             settlement(
                 "S-A-10",
-                seen=day(10, 5),
+                on=day(10, 5),
                 principal="400.00",
                 interest="10.00",
                 fees="70.00",
@@ -91,7 +92,7 @@ def report_ledger() -> dict[str, list[dict[str, Any]]]:
             ),
             settlement(
                 "S-A-11",
-                seen=day(11, 5),
+                on=day(11, 5),
                 principal="100.00",
                 interest="5.00",
                 commission="10.50",
@@ -100,7 +101,7 @@ def report_ledger() -> dict[str, list[dict[str, Any]]]:
             ),
             settlement(
                 "S-B-10",
-                seen=day(10, 5),
+                on=day(10, 5),
                 principal="250.00",
                 interest="20.00",
                 fees="35.00",
@@ -121,6 +122,14 @@ def report_ledger() -> dict[str, list[dict[str, Any]]]:
             ),
             payment("50.00", booked=day(11, 12), case_key="cb-a", invoice_number="H2"),
             payment("35.00", booked=day(11, 10), status="unmatched"),
+            payment(
+                "400.00",
+                booked=day(10, 6),
+                case_key="cb-a",
+                invoice_number="H1",
+                status="ignored",
+                reason="agency_settlement",
+            ),
         ],
         "quarantine_rows": [
             quarantined("invoices"),

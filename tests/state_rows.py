@@ -104,11 +104,12 @@ def case(
 def settlement(
     settlement_id: str,
     *,
-    seen: dt.date,
+    on: dt.date,
     principal: str = "0",
     interest: str = "0",
     fees: str = "0",
     commission: str = "0",
+    currency: str | None = "NOK",
     case_key: str | None = None,
     invoice_number: str | None = None,
     status: str = "seen",
@@ -116,22 +117,36 @@ def settlement(
     agency: str = AGENCY,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A ``settlements_seen`` line, seen at noon UTC on ``seen``."""
+    """A ``settlements_seen`` line of a settlement dated ``on``, seen at noon UTC that day.
+
+    Written the way reconciliation writes one: with its settlement's date and currency, and,
+    once ``booked``, the ledger ids of the parts it has (the principal's payment, the voucher
+    of interest, fees and commission).
+    """
+    line_id = f"line-{next(_serial)}"
+    parts = [_money(x) for x in (interest, fees, commission)]
+    booked = status == "booked"
     return {
         "agency": agency,
-        "line_id": f"line-{next(_serial)}",
+        "line_id": line_id,
         "settlement_id": settlement_id,
         "pipeline": pipeline,
         "case_key": case_key,
         "invoice_number": invoice_number,
         "principal": _money(principal),
-        "interest": _money(interest),
-        "fees": _money(fees),
-        "commission": _money(commission),
+        "interest": parts[0],
+        "fees": parts[1],
+        "commission": parts[2],
         "status": status,
-        "ledger_ref": None,
-        "seen_at": dt.datetime.combine(seen, dt.time(12), tzinfo=dt.UTC),
-        "booked_at": AT if status == "booked" else None,
+        "currency": currency,
+        "settlement_date": on,
+        "agency_ref": None,
+        "ledger_ref": f"pay-{line_id}" if booked and _money(principal) else None,
+        "voucher_ref": f"{line_id}/voucher" if booked and any(parts) else None,
+        "not_booked": None,
+        "run_id": "run-1",
+        "seen_at": dt.datetime.combine(on, dt.time(12), tzinfo=dt.UTC),
+        "booked_at": AT if booked else None,
         **extra,
     }
 
@@ -143,11 +158,13 @@ def payment(
     currency: str = "NOK",
     case_key: str | None = None,
     invoice_number: str | None = None,
-    status: str = "matched",
+    status: str = "to_report",
+    kind: str = "payment",
+    reason: str | None = None,
     pipeline: str = PIPELINE,
     reference: str | None = None,
 ) -> dict[str, Any]:
-    """A ``payments_seen`` row."""
+    """A ``payments_seen`` row: a payment, or a credit note (``kind="credit_note"``)."""
     return {
         "source": "bank",
         "payment_id": f"pay-{next(_serial)}",
@@ -159,7 +176,8 @@ def payment(
         "case_key": case_key,
         "invoice_number": invoice_number,
         "status": status,
-        "reason": None,
+        "reason": reason,
+        "kind": kind,
         "seen_at": AT,
     }
 

@@ -1,5 +1,6 @@
-"""What several reports share: which case statuses mean what, settlement lines with their date
-and currency, and the principal recovered per claim.
+"""What several reports share: which case statuses mean what, settlement lines with their day
+and currency, which payments are money paid straight to the creditor, and the principal
+recovered per claim.
 
 Everything here builds SQL; nothing reads rows.
 """
@@ -11,24 +12,36 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, func, literal, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Subquery,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 
-from claimbridge.report.sql import cents, day_of, month_of, optional_column
+from claimbridge.report.sql import cents, day_of, month_of
 from claimbridge.schemas.case import CaseStatus
 from claimbridge.state.tables import cases, claims, payments_seen, settlements_seen
 
 __all__ = [
+    "DIRECT_PAYMENT_IGNORED_REASONS",
     "DIRECT_PAYMENT_STATUSES",
     "EVERYTHING",
     "FINISHED_CASE_STATUSES",
+    "LINE_ON_NO_CLAIM",
     "NOT_HANDED_OVER_CASE_STATUSES",
-    "SETTLEMENT_CURRENCY_COLUMNS",
-    "SETTLEMENT_DATE_COLUMNS",
     "Filters",
     "claim_recoveries",
+    "direct_money",
     "ratio",
-    "settlement_dated_by",
     "settlement_lines",
+    "shown_status",
 ]
 
 FINISHED_CASE_STATUSES = tuple(
@@ -41,16 +54,21 @@ NOT_HANDED_OVER_CASE_STATUSES = tuple(
 )
 """A case in these statuses never reached the agency: its claims are still the creditor's."""
 
-DIRECT_PAYMENT_STATUSES = ("matched", "reported")
-"""``payments_seen`` statuses of a payment matched to a claim (reported to the agency or not)."""
+LINE_ON_NO_CLAIM = "unmatched"
+"""The ``settlements_seen`` status of a line reconciliation could put on no claim (it names no
+claim of its case, or its currency is not the claim's). The agency collected and paid it out,
+so it counts in recovery and cash flow; it is not subtracted from any claim."""
 
-SETTLEMENT_DATE_COLUMNS = ("settlement_date", "settled_on")
-"""Columns of ``settlements_seen`` holding the agency's settlement date, if one exists; without
-one, lines are dated by when claimbridge saw them (``seen_at``) and the reports say so."""
+DIRECT_PAYMENT_STATUSES = ("matched", "to_report", "reported", "manual")
+"""``payments_seen`` statuses of money a debtor paid straight to the creditor on a handed-over
+claim: matched by a bank feed (to be reported next), waiting to be reported, reported to the
+agency, or left for a person to tell the agency (it takes no such correction)."""
 
-SETTLEMENT_CURRENCY_COLUMNS = ("currency",)
-"""Columns of ``settlements_seen`` holding the line's currency, if one exists; without one the
-currency is the case's (or the claim's) and a line naming neither shows an empty currency."""
+DIRECT_PAYMENT_IGNORED_REASONS = ("reporting_off", "case_closed")
+"""``ignored`` rows that are still money paid after hand-over: reporting is turned off, or the
+case had ended at the agency. Every other reason is not: the agency's own pay-out (already its
+settlement line), a payment before hand-over, a second record of one already reported, a
+reversal, or a payment whose claim is no longer in the store."""
 
 RATIO_STEP = Decimal("0.0001")
 
@@ -88,85 +106,124 @@ def ratio(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
     return (Decimal(part) / Decimal(whole)).quantize(RATIO_STEP)
 
 
-def settlement_dated_by() -> str:
-    """The column settlement lines are dated by: the agency's date when stored, else seen_at."""
-    column = optional_column(settlements_seen, *SETTLEMENT_DATE_COLUMNS)
-    return column.name if column is not None else "seen_at"
-
-
-def settlement_lines(pipeline: str | None, *, with_currency: bool = True) -> Subquery:
-    """One row per settlement line, money in cents, with its day, month and currency.
+def settlement_lines(pipeline: str | None) -> Subquery:
+    """One row per settlement line, money in cents, dated by the agency's settlement date.
 
     Columns: pipeline, agency, settlement_id, invoice_number, status, day, month, currency,
-    principal, interest, fees, commission.
+    principal, interest, fees, commission, principal_booked, voucher_booked.
+
+    Reconciliation writes every line with its settlement's date and currency. A line stored
+    without them (the columns are nullable) is dated by the day claimbridge saw it and shown
+    with an empty currency, never dropped and never left NULL for a report to trip over.
     """
     lines = settlements_seen.c
-    dated = optional_column(settlements_seen, *SETTLEMENT_DATE_COLUMNS)
-    date_column: ColumnElement[Any] = dated if dated is not None else lines.seen_at
-    currency: ColumnElement[Any]
-    stored_currency = optional_column(settlements_seen, *SETTLEMENT_CURRENCY_COLUMNS)
-    if not with_currency:
-        currency = literal("")
-    elif stored_currency is not None:
-        currency = stored_currency
-    else:
-        # Scalar subqueries rather than joins: COALESCE stops at the first currency found,
-        # so the claim is looked up only for a line whose case is unknown.
-        of_case = select(cases.c.currency).where(cases.c.case_key == lines.case_key)
-        of_claim = select(claims.c.currency).where(
-            claims.c.pipeline == lines.pipeline, claims.c.invoice_number == lines.invoice_number
-        )
-        currency = func.coalesce(of_case.scalar_subquery(), of_claim.scalar_subquery(), "")
     query = select(
         lines.pipeline,
         lines.agency,
         lines.settlement_id,
         lines.invoice_number,
         lines.status,
-        day_of(date_column).label("day"),
-        month_of(date_column).label("month"),
-        currency.label("currency"),
+        func.coalesce(day_of(lines.settlement_date), day_of(lines.seen_at)).label("day"),
+        func.coalesce(month_of(lines.settlement_date), month_of(lines.seen_at)).label("month"),
+        func.coalesce(lines.currency, literal("")).label("currency"),
         cents(lines.principal).label("principal"),
         cents(lines.interest).label("interest"),
         cents(lines.fees).label("fees"),
         cents(lines.commission).label("commission"),
+        lines.ledger_ref.is_not(None).label("principal_booked"),
+        lines.voucher_ref.is_not(None).label("voucher_booked"),
     )
     if pipeline:
         query = query.where(lines.pipeline == pipeline)
     return query.subquery("lines")
 
 
-def claim_recoveries(pipeline: str | None, until: dt.date | None) -> Subquery:
-    """Principal recovered per claim up to ``until``, in cents: what the agency's settlements
-    itemized to the claim plus direct payments matched to it after hand-over.
+def direct_money(pipeline: str | None) -> Select[Any]:
+    """Payments and credit notes on handed-over claims, booked on or after the hand-over day.
 
-    Columns: pipeline, invoice_number, recovered. Settlement lines that name only the case
-    (no invoice number) cannot be put on a claim and are not counted here.
+    Columns: pipeline, invoice_number, kind (``payment`` | ``credit_note``), status (as shown:
+    ``to_report``, ``reported``, ``manual`` or ``not_reported``), currency, booking_date,
+    amount (cents). Payments are money the debtor paid the creditor directly; credit notes
+    lower what is owed but are no money. Rows of a rejected case are left out: it never
+    reached the agency.
     """
-    lines = settlement_lines(pipeline, with_currency=False)
+    p, c, k = payments_seen.c, claims.c, cases.c
+    query = (
+        select(
+            p.pipeline.label("pipeline"),
+            p.invoice_number.label("invoice_number"),
+            p.kind.label("kind"),
+            shown_status(p.status).label("status"),
+            p.currency.label("currency"),
+            p.booking_date.label("booking_date"),
+            cents(p.amount).label("amount"),
+        )
+        .select_from(
+            payments_seen.join(
+                claims, and_(c.pipeline == p.pipeline, c.invoice_number == p.invoice_number)
+            ).join(cases, k.case_key == c.case_key)
+        )
+        .where(
+            p.case_key.is_not(None),
+            or_(
+                p.status.in_(DIRECT_PAYMENT_STATUSES),
+                and_(p.status == "ignored", p.reason.in_(DIRECT_PAYMENT_IGNORED_REASONS)),
+            ),
+            p.booking_date >= c.handed_over_on,
+            k.status.not_in(NOT_HANDED_OVER_CASE_STATUSES),
+        )
+    )
+    if pipeline:
+        query = query.where(p.pipeline == pipeline)
+    return query
+
+
+def shown_status(status: ColumnElement[str]) -> ColumnElement[str]:
+    """A counted payment's status as the reports show it: a bank payment ``matched`` to a
+    handed-over claim becomes ``to_report`` in the same reconcile run, so it is shown as that;
+    an ``ignored`` one that still counts (reporting off, the case had ended) is
+    ``not_reported``."""
+    return case(
+        (status == "matched", "to_report"),
+        (status == "ignored", "not_reported"),
+        else_=status,
+    )
+
+
+def claim_recoveries(pipeline: str | None, until: dt.date | None) -> Subquery:
+    """Per claim up to ``until``, in cents: the principal ``recovered`` (what the agency's
+    settlement lines put on the claim, plus direct payments after hand-over) and what credit
+    notes after hand-over took off it (``credited``: owed no more, but no money either).
+
+    Columns: pipeline, invoice_number, recovered, credited.
+    """
+    lines = settlement_lines(pipeline)
     settled: Select[Any] = select(
-        lines.c.pipeline, lines.c.invoice_number, lines.c.principal.label("amount")
-    ).where(lines.c.invoice_number.is_not(None))
+        lines.c.pipeline,
+        lines.c.invoice_number,
+        lines.c.principal.label("recovered"),
+        literal(0).label("credited"),
+    ).where(lines.c.invoice_number.is_not(None), lines.c.status != LINE_ON_NO_CLAIM)
     if until:
         settled = settled.where(lines.c.day <= until.isoformat())
-    paid = payments_seen.c
-    direct: Select[Any] = select(
-        paid.pipeline, paid.invoice_number, cents(paid.amount).label("amount")
-    ).where(
-        paid.case_key.is_not(None),
-        paid.invoice_number.is_not(None),
-        paid.status.in_(DIRECT_PAYMENT_STATUSES),
-    )
+    counted = direct_money(pipeline)
     if until:
-        direct = direct.where(paid.booking_date <= until)
-    if pipeline:
-        direct = direct.where(paid.pipeline == pipeline)
-    both = union_all(settled, direct).subquery("money_in")
+        counted = counted.where(payments_seen.c.booking_date <= until)
+    direct = counted.subquery("direct")
+    is_payment = direct.c.kind == "payment"
+    direct_rows: Select[Any] = select(
+        direct.c.pipeline,
+        direct.c.invoice_number,
+        case((is_payment, direct.c.amount), else_=0).label("recovered"),
+        case((is_payment, 0), else_=direct.c.amount).label("credited"),
+    )
+    both = union_all(settled, direct_rows).subquery("money_in")
     return (
         select(
             both.c.pipeline,
             both.c.invoice_number,
-            func.sum(both.c.amount).label("recovered"),
+            func.sum(both.c.recovered).label("recovered"),
+            func.sum(both.c.credited).label("credited"),
         )
         .group_by(both.c.pipeline, both.c.invoice_number)
         .subquery("recovered")

@@ -267,8 +267,9 @@ def aging_report(
     least likely to come back.
 
     At an agency, a claim's outstanding principal is its principal at hand-over less the
-    principal settlements itemized to it and direct payments matched to it up to ``as_of``;
-    cases that are paid, closed, withdrawn or returned hold nothing. Not handed over are open
+    principal the agency's settlements put on it, direct payments after hand-over and credit
+    notes after hand-over, up to ``as_of``; cases that are paid, closed, withdrawn or returned
+    hold nothing. Not handed over are open
     claims without a case, claims of cases the agency rejected, and claims handed over after
     ``as_of``. Case statuses are today's (the store keeps no status history).
     """
@@ -288,7 +289,7 @@ def aging_report(
         and_(c.case_key.is_not(None), not_(handed_over)),
     )
     principal = cents(c.remaining_principal)
-    got = func.coalesce(recovered.c.recovered, 0)
+    got = func.coalesce(recovered.c.recovered, 0) + func.coalesce(recovered.c.credited, 0)
     outstanding = case(
         (at_agency, case((principal > got, principal - got), else_=0)), else_=principal
     )

@@ -1,8 +1,11 @@
 """What came back: recovery, cash flow, and resolution by the claim's age at hand-off.
 
 Built on the settlement lines reconciliation records (``settlements_seen``: principal,
-interest, fees and the agency's commission per line) and the direct payments matched to
-handed-over claims (``payments_seen``). Amounts are never added up across currencies.
+interest, fees and the agency's commission per line, dated by the agency's settlement date) and
+the money reconciliation saw reach the creditor after a hand-over (``payments_seen``: direct
+payments, and credit notes, which lower a claim but are no money). Every line the agency paid
+out is recovered, whatever its booking status; what the ledger holds of it is shown apart as
+booked. Amounts are never added up across currencies.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select, true
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
 
 from claimbridge.report.common import (
     EVERYTHING,
@@ -23,8 +26,8 @@ from claimbridge.report.common import (
     NOT_HANDED_OVER_CASE_STATUSES,
     Filters,
     claim_recoveries,
+    direct_money,
     ratio,
-    settlement_dated_by,
     settlement_lines,
 )
 from claimbridge.report.sql import (
@@ -104,7 +107,7 @@ class RecoveryMonth:
     agency: str
     currency: str
     recovered: Amounts
-    booked: Amounts  # the part already booked in the creditor's ledger
+    booked: Amounts  # what of it the creditor's ledger holds (see recovery_report)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +126,6 @@ class RecoveryTotal:
 class RecoveryReport:
     since: dt.date | None
     until: dt.date | None
-    dated_by: str  # the settlements_seen column lines are dated by
     months: tuple[RecoveryMonth, ...]
     totals: tuple[RecoveryTotal, ...]
 
@@ -137,10 +139,17 @@ def recovery_report(store: StateStore, filters: Filters = EVERYTHING) -> Recover
     both up to ``until``, not from ``since``: money comes back months after hand-over, so a
     period's settlements against the same period's hand-overs would mislead. Direct payments
     to the creditor are not the agency's recovery and are in the cash flow report instead.
+
+    Every line counts as recovered whatever its booking status (the agency collected and paid
+    it out); ``booked`` is what the ledger holds of it, part by part as reconciliation books
+    it: the principal where its payment is booked, interest, fees and commission where their
+    voucher is — the same rule as :func:`claimbridge.state.reconciliation.booked_totals`.
     """
     lines = settlement_lines(filters.pipeline)
     in_period = and_(true(), *filters.days(lines.c.day))
-    booked = and_(in_period, lines.c.status == "booked")
+    principal_booked = and_(in_period, lines.c.principal_booked)
+    voucher_booked = and_(in_period, lines.c.voucher_booked)
+    anything_booked = and_(in_period, or_(lines.c.principal_booked, lines.c.voucher_booked))
 
     def total(condition: ColumnElement[bool], column: Any) -> Any:
         return func.sum(case((condition, column), else_=0))
@@ -151,8 +160,9 @@ def recovery_report(store: StateStore, filters: Filters = EVERYTHING) -> Recover
             *groups,
             total(in_period, 1),
             *(total(in_period, lines.c[name]) for name in PARTS),
-            total(booked, 1),
-            *(total(booked, lines.c[name]) for name in PARTS),
+            total(anything_booked, 1),
+            total(principal_booked, lines.c.principal),
+            *(total(voucher_booked, lines.c[name]) for name in PARTS[1:]),
             func.sum(lines.c.principal),
         )
         .group_by(*groups)
@@ -181,9 +191,7 @@ def recovery_report(store: StateStore, filters: Filters = EVERYTHING) -> Recover
         recovered, booked_amounts = in_period_sums[key]
         given, got = handed_over.get(key, money(0)), money(to_date.get(key, 0))
         totals.append(RecoveryTotal(*key, recovered, booked_amounts, given, got, ratio(got, given)))
-    return RecoveryReport(
-        filters.since, filters.until, settlement_dated_by(), tuple(months), tuple(totals)
-    )
+    return RecoveryReport(filters.since, filters.until, tuple(months), tuple(totals))
 
 
 def _handed_over(conn: Any, filters: Filters) -> dict[Key, Decimal]:
@@ -223,7 +231,7 @@ class DirectPayments:
     month: str
     pipeline: str
     currency: str
-    status: str  # matched (not yet reported to the agency) | reported
+    status: str  # to_report | reported | manual (a person tells the agency) | not_reported
     payments: int
     amount: Decimal
 
@@ -232,7 +240,6 @@ class DirectPayments:
 class CashflowReport:
     since: dt.date | None
     until: dt.date | None
-    dated_by: str
     days: tuple[Payouts, ...]
     months: tuple[Payouts, ...]
     direct_payments: tuple[DirectPayments, ...]
@@ -244,7 +251,7 @@ def cashflow_report(store: StateStore, filters: Filters = EVERYTHING) -> Cashflo
 
     Why: the money the creditor actually receives, and when — what treasury plans with, and
     what the bank account should show. Direct payments are listed by whether they have been
-    reported to the agency yet (agencies require it).
+    reported to the agency yet (agencies require it). Credit notes are no money: not here.
     """
     lines = settlement_lines(filters.pipeline)
     with read_connection(store.engine) as conn:
@@ -259,7 +266,6 @@ def cashflow_report(store: StateStore, filters: Filters = EVERYTHING) -> Cashflo
     return CashflowReport(
         filters.since,
         filters.until,
-        settlement_dated_by(),
         tuple(by_day),
         _per_month(by_day),
         tuple(direct),
@@ -283,8 +289,7 @@ def _payout_query(lines: Any, filters: Filters) -> Any:
 
 
 def _per_month(days: Sequence[Payouts]) -> tuple[Payouts, ...]:
-    """Days rolled up into months. A settlement's lines share its date, so it is counted once;
-    dated by ``seen_at``, a settlement whose lines arrived on two days counts on both."""
+    """Days rolled up into months. A settlement's lines share its date, so it is counted once."""
     months: dict[tuple[str, str, str, str], Payouts] = {}
     for d in days:
         key = (d.period[:7], d.pipeline, d.agency, d.currency)
@@ -309,29 +314,26 @@ def _net(total_cents: Any, commission_cents: Any) -> tuple[Decimal, Decimal, Dec
 
 
 def _direct_payment_query(filters: Filters) -> Any:
-    p = payments_seen.c
-    month = month_of(p.booking_date)
-    query = (
-        select(month, p.pipeline, p.currency, p.status, func.count(), func.sum(cents(p.amount)))
-        .where(p.case_key.is_not(None), p.status.in_(("matched", "reported")))
-        .group_by(month, p.pipeline, p.currency, p.status)
-        .order_by(month, p.pipeline, p.currency, p.status)
-    )
-    if filters.pipeline:
-        query = query.where(p.pipeline == filters.pipeline)
+    counted = direct_money(filters.pipeline).where(payments_seen.c.kind == "payment")
     if filters.since:
-        query = query.where(p.booking_date >= filters.since)
+        counted = counted.where(payments_seen.c.booking_date >= filters.since)
     if filters.until:
-        query = query.where(p.booking_date <= filters.until)
-    return query
+        counted = counted.where(payments_seen.c.booking_date <= filters.until)
+    paid = counted.subquery("paid")
+    month = month_of(paid.c.booking_date)
+    groups = (month, paid.c.pipeline, paid.c.currency, paid.c.status)
+    return (
+        select(*groups, func.count(), func.sum(paid.c.amount)).group_by(*groups).order_by(*groups)
+    )
 
 
 # --- resolution by age at hand-off --------------------------------------------------------
 
 OUTCOMES = ("paid_in_full", "partly_paid", "returned", "open", "closed")
-"""A handed-over claim's outcome so far: paid in full (by the money itemized to it, or its case
-is paid), partly paid (some principal back), returned as uncollectable with nothing paid,
-still open at the agency, or closed/withdrawn with nothing paid."""
+"""A handed-over claim's outcome so far: paid in full (its case is paid, or the money put on it
+covers its principal less credit notes), partly paid (some principal back), returned as
+uncollectable with nothing paid, still open at the agency, or closed/withdrawn with nothing
+paid."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,17 +382,20 @@ def resolution_report(
 
     Why: the number that shows a creditor that speed pays. Claims handed over young are
     resolved far more often than old ones; this is the creditor's own evidence for handing
-    over on the day the policy allows. Money counted is what was itemized to the claim or
-    paid to the creditor directly up to ``as_of``; case statuses are today's.
+    over on the day the policy allows. Money counted is what the agency's settlements put on
+    the claim or the debtor paid the creditor directly up to ``as_of``; a credit note lowers
+    what there was to pay (a claim credited in full with nothing paid is not "paid"). Case
+    statuses are today's.
     """
     buckets = age_buckets(edges)
     c, k = claims.c, cases.c
     recovered = claim_recoveries(filters.pipeline, as_of)
     principal = cents(c.remaining_principal)
     got = func.coalesce(recovered.c.recovered, 0)
+    credited = func.coalesce(recovered.c.credited, 0)
     outcome = case(
         (k.status == CaseStatus.PAID.value, "paid_in_full"),
-        (got >= principal, "paid_in_full"),
+        (and_(got + credited >= principal, or_(got > 0, credited == 0)), "paid_in_full"),
         (got > 0, "partly_paid"),
         (k.status == CaseStatus.RETURNED.value, "returned"),
         (k.status.not_in(FINISHED_CASE_STATUSES), "open"),

@@ -97,15 +97,6 @@ def _where(agency: str | None) -> str:
     return NOT_HANDED_OVER if agency is None else agency
 
 
-def _dated_by(dated_by: str) -> tuple[str, ...]:
-    if dated_by == "seen_at":
-        return (
-            "Settlement lines are dated by when claimbridge saw them: the state store does "
-            "not record the agency's settlement date yet.",
-        )
-    return ()
-
-
 # --- one section per report ---------------------------------------------------------------
 
 
@@ -209,8 +200,8 @@ def aging_section(report: AgingReport) -> Section:
             ),
         ),
         (
-            "At an agency: principal at hand-over less what settlements itemized to the claim "
-            "and direct payments matched to it. Case statuses are today's.",
+            "At an agency: principal at hand-over less what the agency's settlements put on the "
+            "claim, direct payments and credit notes after hand-over. Case statuses are today's.",
         ),
     )
 
@@ -254,8 +245,8 @@ def recovery_section(report: RecoveryReport) -> Section:
         ),
         (
             "Rate = principal settled / principal handed over, both up to the end of the "
-            "period. Net = principal + interest + fees − commission.",
-            *_dated_by(report.dated_by),
+            "period. Net = principal + interest + fees − commission. Every line the agency "
+            "paid out counts, booked or not; booked net is what the ledger holds of it.",
         ),
     )
 
@@ -295,8 +286,9 @@ def cashflow_section(report: CashflowReport) -> Section:
             ),
         ),
         (
-            "Direct payments: 'matched' ones are not reported to the agency yet.",
-            *_dated_by(report.dated_by),
+            "Settlements by the agency's settlement date. Direct payments: to_report = not "
+            "told to the agency yet; manual = a person must tell it; not_reported = reporting "
+            "is off or the case had ended. Credit notes are no money and are not listed.",
         ),
     )
 
@@ -333,8 +325,9 @@ def resolution_section(report: ResolutionReport) -> Section:
             ),
         ),
         (
-            "Paid counts settlements itemized to the claim and direct payments matched to it; "
-            "partly paid includes claims later returned or closed.",
+            "Paid counts what the agency's settlements put on the claim and direct payments "
+            "after hand-over; credit notes lower what was owed. Partly paid includes claims "
+            "later returned or closed.",
         ),
     )
 

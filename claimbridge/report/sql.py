@@ -24,12 +24,10 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Column,
     ColumnElement,
     DateTime,
     Integer,
     String,
-    Table,
     case,
     cast,
     func,
@@ -51,7 +49,6 @@ __all__ = [
     "days_between",
     "money",
     "month_of",
-    "optional_column",
 ]
 
 CENT = Decimal("0.01")
@@ -69,18 +66,6 @@ def money(total_cents: object) -> Decimal:
     if total_cents is None:
         return Decimal("0.00")
     return Decimal(int(total_cents)).scaleb(-2)  # type: ignore[call-overload]
-
-
-def optional_column(table: Table, *names: str) -> Column[Any] | None:
-    """The first of ``names`` that ``table`` has, or None.
-
-    Lets a report use a column another change adds (a settlement's own date, say) as soon as
-    it exists, and fall back to something it says it used instead until then.
-    """
-    for name in names:
-        if name in table.c:
-            return table.c[name]
-    return None
 
 
 # --- dialect-specific expressions ---------------------------------------------------------

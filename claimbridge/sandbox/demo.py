@@ -316,6 +316,7 @@ def _report(
     if month.runs:
         _report_month(result)
     echo("where to look next:")
+    echo(f"  claimbridge -c {config} report   # cases by status, what was recovered and booked")
     echo(f"  claimbridge -c {config} cases list")
     if sent:
         echo(f"  claimbridge -c {config} cases why {sent['invoice']}")

@@ -175,3 +175,19 @@ def test_why_an_unknown_invoice_exits_4_with_one_line(
     assert out == ""
     assert len(err.strip().splitlines()) == 1
     assert err.startswith("error: invoice 999999")
+
+
+def test_the_demo_says_where_to_look_next_and_each_command_works(tmp_path: Path) -> None:
+    directory = tmp_path / "shown"
+    done = invoke(*TODAY_ARG, "demo", "--dir", str(directory), "--months", "0")
+    assert done.exit_code == 0, done.stderr
+    _, _, after = done.stdout.partition("where to look next:\n")
+    commands = [line.split("#")[0].split() for line in after.splitlines() if line.startswith("  ")]
+    assert [c[3] for c in commands] == ["report", "cases", "cases", "quarantine"]
+    for command in commands:
+        assert command[:3] == ["claimbridge", "-c", str(directory / "claimbridge.toml")]
+        shown = invoke(*command[1:3], *TODAY_ARG, *command[3:])
+        assert shown.exit_code == 0, (command, shown.stderr)
+    report = invoke(*commands[0][1:3], *TODAY_ARG, "report").stdout
+    assert "Cases" in report
+    assert "In total, with the recovery rate to date" in report

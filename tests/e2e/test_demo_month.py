@@ -1,11 +1,13 @@
-"""``claimbridge demo`` after a simulated month, then ``reconcile`` and ``run`` on its workspace:
-the ledger's journal holds exactly the amounts the store says were booked, the cases carry the
-agency's statuses, the direct payment reached the agency once, and the commands' JSON and exit
-codes are what a scheduler reads."""
+"""``claimbridge demo`` after a simulated month, then ``report``, ``reconcile`` and ``run`` on its
+workspace: the ledger's journal holds exactly the amounts the store says were booked, the report
+shows the cases by status and the principal, interest and fees recovered — the same amounts —,
+the cases carry the agency's statuses, the direct payment reached the agency once, and the
+commands' JSON and exit codes are what a scheduler reads."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -77,6 +79,56 @@ def test_after_a_month_the_journal_holds_exactly_the_booked_amounts(
     assert result["journal_bookings"] == len(
         {r.booking_id for r in BookingsJournal(directory / "bookings.csv").rows()}
     )
+
+
+def test_after_a_month_the_report_shows_the_cases_and_exactly_the_booked_amounts(
+    month: tuple[Path, dict[str, Any]],
+) -> None:
+    """Issue #7: the report shows cases by status, recovered principal, interest and fees; the
+    ledger (the journal) holds exactly the booked amounts."""
+    directory, result = month
+    done = run("--config", str(directory / "claimbridge.toml"), "--today", "2026-12-23",
+               "--json", "report", cwd=directory)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = one_json(done.stdout)
+    store = StateStore.open(f"sqlite:///{directory / 'claimbridge.db'}")
+    try:
+        held = rq.booked_totals(store.engine, "main")["NOK"]
+        statuses = rq.case_status_counts(store.engine, "main")
+    finally:
+        store.close()
+
+    shown: Counter[str] = Counter()
+    for row in data["status"]["cases"]:
+        shown[row["status"]] += row["cases"]
+    assert dict(shown) == statuses == result["cases_by_status"]
+
+    [nok] = [t for t in data["recovery"]["totals"] if t["currency"] == "NOK"]
+    recovered, booked = nok["recovered"], nok["booked"]
+    assert recovered["lines"] == booked["lines"] == held.lines == result["settlement_lines"]
+    accounts = _by_account(directory)
+    in_journal = {
+        "principal": -accounts["1500"],
+        "interest": -accounts["8050"],
+        "fees": -accounts["3900"],
+        "commission": accounts["7790"],
+    }
+    for part, journal_amount in in_journal.items():
+        amounts = {
+            Decimal(recovered[part]),
+            Decimal(booked[part]),
+            getattr(held, part),
+            Decimal(result["booked"]["NOK"][part]),
+            journal_amount,
+        }
+        assert len(amounts) == 1, (part, amounts)
+    assert Decimal(booked["net"]) == accounts["1920"]  # what reached the bank
+    assert Decimal(nok["recovered_to_date"]) == held.principal
+    payment = result["direct_payment"]  # paid to the creditor: cash flow, not recovery
+    assert data["cashflow"]["direct_payments"] == [
+        {"month": "2026-11", "pipeline": "main", "currency": "NOK", "status": "reported",
+         "payments": 1, "amount": payment["amount"]},
+    ]  # fmt: skip
 
 
 def test_after_a_month_the_cases_carry_the_agency_statuses(

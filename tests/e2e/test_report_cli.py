@@ -132,7 +132,7 @@ def test_json_of_one_report_for_one_pipeline_and_period(config: Path) -> None:
     assert set(data) == SCOPE_KEYS | {"cashflow"}
     assert (data["pipeline"], data["since"], data["until"]) == ("main", "2026-11-01", "2026-11-30")
     assert [d["period"] for d in data["cashflow"]["days"]] == ["2026-11-05"]
-    assert data["cashflow"]["dated_by"] == "seen_at"
+    assert "dated_by" not in data["cashflow"]  # always the agency's settlement date
 
 
 def test_own_bucket_edges_and_as_of(config: Path) -> None:
@@ -160,7 +160,7 @@ def test_terminal_tables(config: Path) -> None:
         assert heading in out
     assert "1,840.00" in out  # NOK handed over at sandbox
     assert "40.8 %" in out  # its recovery rate
-    assert "dated by when claimbridge saw them" in out
+    assert "by the agency's settlement date" in out
     assert "2026-11-23 06:00" in out  # the last sync, in UTC
 
 
@@ -257,7 +257,7 @@ def test_hostile_values_are_shown_as_written(tmp_path: Path) -> None:
         claim_rows=[hostile],
         case_rows=[case("cb-h", [hostile], status=status, agency=agency)],
         quarantine_rows=[quarantined(stream)],
-        settlement_rows=[settlement("S", seen=TODAY, principal="1.00", agency=agency)],
+        settlement_rows=[settlement("S", on=TODAY, principal="1.00", agency=agency)],
     )
     store.close()
     text, doc = _html(config)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Date, MetaData, String, delete, text
+from sqlalchemy import delete
 
 from claimbridge.report import (
     Filters,
@@ -22,10 +22,10 @@ from claimbridge.report import (
     resolution_report,
     status_report,
 )
-from claimbridge.report import common as report_common
 from claimbridge.report.recovery import Amounts
 from claimbridge.state import StateStore
-from claimbridge.state.tables import metadata, settlements_seen
+from claimbridge.state.reconciliation import booked_totals
+from claimbridge.state.tables import metadata
 from tests.integration.postgres import throwaway_cluster
 from tests.report_ledger import MINUTE, MORNING, SEP1, TODAY, YESTERDAY, day, report_ledger
 from tests.state_rows import add, case, claim, payment, settlement
@@ -232,7 +232,6 @@ def _amounts(a: Amounts) -> tuple[Any, ...]:
 
 def test_recovery_per_month_and_in_total_with_the_rate(ledger: StateStore) -> None:
     report = recovery_report(ledger)
-    assert report.dated_by == "seen_at"  # settlements_seen has no settlement date column yet
     months = [(m.month, m.pipeline, m.agency, m.currency) for m in report.months]
     assert months == [("2026-10", "main", "sandbox", "NOK"), ("2026-11", "main", "sandbox", "NOK")]
     october, november = report.months
@@ -289,9 +288,9 @@ def test_recovery_within_a_period(ledger: StateStore) -> None:
 
 
 def test_recovery_rate_with_nothing_handed_over_is_none(store: StateStore) -> None:
-    add(store, settlement_rows=[settlement("S1", seen=day(10, 5), principal="10.00")])
+    add(store, settlement_rows=[settlement("S1", on=day(10, 5), principal="10.00")])
     [total] = recovery_report(store).totals
-    assert total.currency == ""  # a line naming no known case or claim has no currency
+    assert total.currency == "NOK"
     assert (total.handed_over, total.recovered_to_date, total.recovery_rate) == (
         D("0.00"),
         D("10.00"),
@@ -306,7 +305,7 @@ def test_recovery_sums_exactly_where_floats_would_lose_cents(store: StateStore) 
     add(
         store,
         settlement_rows=[
-            settlement("S", seen=day(10, 5), principal=str(a), commission="0.10") for a in amounts
+            settlement("S", on=day(10, 5), principal=str(a), commission="0.10") for a in amounts
         ],
     )
     [month] = recovery_report(store).months
@@ -340,14 +339,15 @@ def test_cashflow_per_settlement_day_and_month_and_direct_payments(ledger: State
         for p in report.direct_payments
     ] == [
         ("2026-11", "main", "EUR", "reported", 1, D("120.00")),
-        ("2026-11", "main", "NOK", "matched", 1, D("50.00")),  # the unmatched one is not one
+        # the unmatched one is no claim's; the agency's own pay-out is its settlement line
+        ("2026-11", "main", "NOK", "to_report", 1, D("50.00")),
     ]
 
 
 def test_cashflow_within_a_period(ledger: StateStore) -> None:
     report = cashflow_report(ledger, Filters(since=day(10, 6), until=day(11, 20)))
     assert [p.period for p in report.days] == ["2026-11-05"]
-    assert [(p.currency, p.status) for p in report.direct_payments] == [("NOK", "matched")]
+    assert [(p.currency, p.status) for p in report.direct_payments] == [("NOK", "to_report")]
 
 
 # --- resolution ---------------------------------------------------------------------------
@@ -421,7 +421,7 @@ def test_over_payment_counts_as_the_claims_own_principal(store: StateStore) -> N
     assert aging_report(store, as_of=TODAY).rows == ()
 
 
-# --- the empty store and columns that do not exist yet ------------------------------------
+# --- the empty store ---------------------------------------------------------------------
 
 
 def test_every_report_of_an_empty_store_is_empty(store: StateStore) -> None:
@@ -436,34 +436,186 @@ def test_every_report_of_an_empty_store_is_empty(store: StateStore) -> None:
     assert (resolution.rows, resolution.by_age) == ((), ())
 
 
-def test_settlement_date_and_currency_columns_are_used_once_they_exist(
-    store: StateStore, monkeypatch: pytest.MonkeyPatch
+# --- what counts: settlement statuses, payment statuses and kinds, missing values ---------
+
+
+def test_every_line_the_agency_paid_out_is_recovered_and_booked_is_what_the_ledger_holds(
+    store: StateStore,
 ) -> None:
-    """Reconciliation may add the agency's settlement date and currency to settlements_seen;
-    the reports date and price lines by them as soon as the columns are there."""
-    with store.begin() as conn:
-        conn.execute(text("ALTER TABLE settlements_seen ADD COLUMN settlement_date DATE"))
-        conn.execute(text("ALTER TABLE settlements_seen ADD COLUMN currency VARCHAR(3)"))
-    extended = settlements_seen.to_metadata(MetaData())
-    extended.append_column(Column("settlement_date", Date, nullable=True))
-    extended.append_column(Column("currency", String(3), nullable=True))
-    monkeypatch.setattr(report_common, "settlements_seen", extended)
-    line = settlement("S1", seen=day(10, 20), principal="10.00", commission="1.00")
-    add(store)
-    with store.begin() as conn:
-        conn.execute(
-            extended.insert(), [{**line, "settlement_date": day(9, 30), "currency": "DKK"}]
-        )
-    try:
-        recovery = recovery_report(store)
-        cashflow = cashflow_report(store, Filters(until=day(9, 30)))
-    finally:
-        with store.begin() as conn:  # a PostgreSQL cluster is shared by the module's tests
-            conn.execute(delete(extended))
-            conn.execute(text("ALTER TABLE settlements_seen DROP COLUMN settlement_date"))
-            conn.execute(text("ALTER TABLE settlements_seen DROP COLUMN currency"))
-    assert recovery.dated_by == "settlement_date"
-    assert [(m.month, m.currency) for m in recovery.months] == [("2026-09", "DKK")]
+    h = claim("H", "1000.00", due=day(8, 1), case_key="cb-h", handed_over_on=SEP1)
+    lines = [
+        settlement("S", on=day(10, 5), principal="100.00", interest="10.00", commission="5.00",
+                   case_key="cb-h", invoice_number="H", status="booked"),
+        # the principal is booked; the voucher is not (no interest account configured)
+        settlement("S", on=day(10, 5), principal="200.00", interest="20.00", commission="10.00",
+                   case_key="cb-h", invoice_number="H", status="partly_booked",
+                   ledger_ref="pay-2"),
+        settlement("S", on=day(10, 5), principal="50.00", commission="2.00",
+                   case_key="cb-h", invoice_number="H", status="not_booked"),
+        settlement("S", on=day(10, 5), principal="30.00",
+                   case_key="cb-h", invoice_number="H", status="seen"),
+        # settled in SEK on a NOK claim: on no claim, but the agency did pay it out
+        settlement("S", on=day(10, 5), principal="40.00", currency="SEK",
+                   case_key="cb-h", invoice_number="H", status="unmatched"),
+    ]  # fmt: skip
+    add(store, claim_rows=[h], case_rows=[case("cb-h", [h])], settlement_rows=lines)
+    totals = {t.currency: t for t in recovery_report(store).totals}
+    nok = totals["NOK"]
+    # 100 + 200 + 50 + 30; interest 10 + 20; commission 5 + 10 + 2
+    assert _amounts(nok.recovered) == (
+        4, D("380.00"), D("30.00"), D("0.00"), D("17.00"), D("410.00"), D("393.00"),
+    )  # fmt: skip
+    # the ledger holds the first line whole and the second's principal
+    assert _amounts(nok.booked) == (
+        2, D("300.00"), D("10.00"), D("0.00"), D("5.00"), D("310.00"), D("305.00"),
+    )  # fmt: skip
+    held = booked_totals(store.engine, "main")
+    assert set(held) == {"NOK"}
+    assert (held["NOK"].lines, held["NOK"].principal, held["NOK"].interest) == (
+        2,
+        D("300.00"),
+        D("10.00"),
+    )
+    assert (held["NOK"].fees, held["NOK"].commission) == (D("0.00"), D("5.00"))
+    assert (nok.handed_over, nok.recovered_to_date, nok.recovery_rate) == (
+        D("1000.00"),
+        D("380.00"),
+        D("0.3800"),
+    )
+    sek = totals["SEK"]
+    assert (sek.recovered.principal, sek.handed_over, sek.recovery_rate) == (
+        D("40.00"),
+        D("0.00"),
+        None,
+    )
+    # aging: 1000 − 380 settled on H; the SEK line is not taken off a NOK claim
+    assert _aging(store) == [("main", "sandbox", "NOK", "91-180", 1, D("620.00"))]
+
+
+def _money_on_p() -> list[dict[str, Any]]:
+    """Payments-seen rows on claim P (1000.00, handed over 09-01), as reconciliation leaves
+    them; the comment says whether each is money the debtor paid after hand-over."""
+
+    def on_p(amount: str, booked: dt.date, status: str, **kw: Any) -> dict[str, Any]:
+        return payment(amount, booked=booked, case_key="cb-p", invoice_number="P",
+                       status=status, **kw)  # fmt: skip
+
+    return [
+        on_p("100.00", day(9, 10), "reported"),  # yes: told the agency
+        on_p("50.00", day(11, 1), "to_report"),  # yes: waiting to be told
+        on_p("20.00", day(11, 2), "matched"),  # yes: a bank payment, told in this run
+        on_p("30.00", day(11, 3), "manual", reason="agency_cannot_report"),  # yes
+        on_p("25.00", day(11, 4), "ignored", reason="reporting_off"),  # yes
+        on_p("400.00", day(10, 6), "ignored", reason="agency_settlement"),  # no: the agency's
+        on_p("60.00", day(8, 25), "ignored", reason="before_hand_over"),  # no
+        on_p("100.00", day(9, 11), "ignored", reason="same_as_reported"),  # no: the bank's copy
+        on_p("-10.00", day(9, 12), "ignored", reason="not_a_credit"),  # no: a reversal
+        on_p("15.00", day(8, 30), "to_report"),  # no: booked before the hand-over
+        on_p("200.00", day(10, 1), "reported", kind="credit_note"),  # owed less; no money
+    ]
+
+
+def test_what_counts_as_a_direct_payment(store: StateStore) -> None:
+    p = claim("P", "1000.00", due=day(8, 1), case_key="cb-p", handed_over_on=SEP1)
+    add(store, claim_rows=[p], case_rows=[case("cb-p", [p])], payment_rows=_money_on_p())
+    direct = [
+        (d.month, d.currency, d.status, d.payments, d.amount)
+        for d in cashflow_report(store).direct_payments
+    ]
+    assert direct == [
+        ("2026-09", "NOK", "reported", 1, D("100.00")),
+        ("2026-11", "NOK", "manual", 1, D("30.00")),
+        ("2026-11", "NOK", "not_reported", 1, D("25.00")),
+        ("2026-11", "NOK", "to_report", 2, D("70.00")),  # 50 waiting + 20 matched
+    ]
+    # outstanding at the agency: 1000 − 225 paid directly − 200 credited
+    assert _aging(store) == [("main", "sandbox", "NOK", "91-180", 1, D("575.00"))]
+    [row] = resolution_report(store, as_of=TODAY).rows
+    assert (row.outcomes["partly_paid"], row.recovered) == (1, D("225.00"))
+    [total] = recovery_report(store).totals  # direct payments are not the agency's recovery
+    assert (total.recovered_to_date, total.recovery_rate) == (D("0.00"), D("0.0000"))
+
+
+def test_a_credit_note_lowers_what_was_owed_but_is_no_money(store: StateStore) -> None:
+    q = claim("Q", "300.00", due=day(8, 1), case_key="cb-q", handed_over_on=SEP1)
+    r = claim("R", "300.00", due=day(8, 1), case_key="cb-r", handed_over_on=SEP1)
+    add(
+        store,
+        claim_rows=[q, r],
+        case_rows=[case("cb-q", [q], status="withdrawn"), case("cb-r", [r])],
+        payment_rows=[
+            # Q credited in full (the agency withdrew it); R credited 100 …
+            payment(
+                "300.00",
+                booked=day(9, 5),
+                case_key="cb-q",
+                invoice_number="Q",
+                status="reported",
+                kind="credit_note",
+            ),
+            payment(
+                "100.00",
+                booked=day(9, 5),
+                case_key="cb-r",
+                invoice_number="R",
+                status="reported",
+                kind="credit_note",
+            ),
+        ],
+        # … and the agency collected the other 200
+        settlement_rows=[
+            settlement(
+                "S",
+                on=day(10, 5),
+                principal="200.00",
+                case_key="cb-r",
+                invoice_number="R",
+                status="booked",
+            ),
+        ],
+    )
+    [row] = resolution_report(store, as_of=TODAY).rows
+    assert row.outcomes == {
+        "paid_in_full": 1,  # R: 200 collected covers 300 less the 100 credited
+        "partly_paid": 0,
+        "returned": 0,
+        "open": 0,
+        "closed": 1,  # Q: credited, nothing paid
+    }
+    assert (row.principal, row.recovered) == (D("600.00"), D("200.00"))
+    assert aging_report(store, as_of=TODAY).rows == ()  # R owes 300 − 200 − 100 = 0
+    assert cashflow_report(store).direct_payments == ()
+
+
+def test_a_line_stored_without_date_or_currency_is_shown_not_dropped(store: StateStore) -> None:
+    """Reconciliation always writes both; the columns are nullable, so a line written by
+    anything else is dated by the day claimbridge saw it and shown with an empty currency."""
+    add(
+        store,
+        settlement_rows=[
+            settlement(
+                "S1",
+                on=day(10, 20),
+                principal="10.00",
+                commission="1.00",
+                currency=None,
+                settlement_date=None,
+            ),
+            settlement("S2", on=day(10, 5), principal="5.00"),
+        ],
+    )
+    recovery = recovery_report(store)
+    assert [(m.month, m.currency, m.recovered.net) for m in recovery.months] == [
+        ("2026-10", "", D("9.00")),
+        ("2026-10", "NOK", D("5.00")),
+    ]
+    assert [t.currency for t in recovery.totals] == ["", "NOK"]
+    cashflow = cashflow_report(store)
     assert [(p.period, p.currency, p.net) for p in cashflow.days] == [
-        ("2026-09-30", "DKK", D("9.00"))
+        ("2026-10-05", "NOK", D("5.00")),
+        ("2026-10-20", "", D("9.00")),
+    ]
+    assert [(p.period, p.currency) for p in cashflow.months] == [
+        ("2026-10", ""),
+        ("2026-10", "NOK"),
     ]
