@@ -119,6 +119,7 @@ class OpenItemsFileSource(Source):
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
         can_book_payments=True,
         can_book_vouchers=True,  # with `journal` set
+        idempotent_payments=True,  # the journal's external reference is the payment id
     )
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
