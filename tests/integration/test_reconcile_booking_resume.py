@@ -218,3 +218,16 @@ def test_a_visma_payment_refused_before_it_was_booked_is_booked_by_the_next_run(
     assert (second.lines_booked, second.lines_manual) == (1, 0), second.to_dict()
     assert len(ledger.payments()) == 1
     assert ledger.line()[0] == "booked"
+
+
+def test_an_invoice_gone_from_the_ledger_fails_its_line_not_the_run(ledger: Ledger) -> None:
+    ledger.settle("400.00", "0.00")
+    del ledger.fake.invoices[ledger.invoice["Id"]]  # deleted in Visma after the hand-over
+    stats = ledger.reconcile()  # a NotFoundError from the source must not end the run
+    assert stats.lines_failed == 1, stats.to_dict()
+    assert stats.problems == []
+    assert ledger.payments() == []
+    status, _, reason = ledger.line()
+    assert status == "booking"
+    assert reason is not None
+    assert "not found" in reason
