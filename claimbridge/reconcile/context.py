@@ -121,6 +121,7 @@ class RunContext:
     today: dt.date
     stats: ReconcileStats
     progress: Progress = field(default=lambda _stage, _n: None)
+    unknown_counted: set[str] = field(default_factory=set)  # corrections counted unknown
 
     def now(self) -> dt.datetime:
         """The run's time for the communication log: the run's day (``--today`` in what-if

@@ -182,6 +182,7 @@ class CorrectionChannel:
         self.run_id = ctx.run_id
         self.stats = ctx.stats
         self.now = ctx.now
+        self._unknown_counted = ctx.unknown_counted  # a run resolves twice (first, last step)
         self._for_a_person: dict[str, str] = {}  # key → what a person must check
 
     def send(self, agency: Agency, items: Sequence[OutboxItem]) -> list[PushOutcome]:
@@ -282,20 +283,27 @@ class CorrectionChannel:
 
     def _count(self, outcome: PushOutcome, recovering: bool) -> None:
         stats = self.stats
+        final = (PushStatus.ACCEPTED, PushStatus.SENT, PushStatus.REJECTED)
+        if recovering and outcome.status in final:
+            stats.recovered += 1
         if outcome.status in (PushStatus.ACCEPTED, PushStatus.SENT):
             stats.corrections_sent += 1
         elif outcome.status is PushStatus.REJECTED:
             stats.corrections_rejected += 1
         elif outcome.status is PushStatus.UNKNOWN:
-            stats.corrections_unknown += 1
+            if outcome.idempotency_key not in self._unknown_counted:
+                self._unknown_counted.add(outcome.idempotency_key)
+                stats.corrections_unknown += 1
         elif not recovering:
             stats.corrections_retryable += 1
 
     def needs_person(self, item: OutboxItem) -> None:
-        self.stats.corrections_unknown += 1
+        if item.idempotency_key not in self._unknown_counted:
+            self._unknown_counted.add(item.idempotency_key)
+            self.stats.corrections_unknown += 1
 
     def recovered(self, count: int) -> None:
-        self.stats.recovered += count
+        """Counted per outcome instead (:meth:`_count`): only those resolved for good."""
 
 
 def _person_event(case_key: str, key: str, what: str, now: dt.datetime) -> dict[str, Any]:
