@@ -76,6 +76,11 @@ class Channel(Protocol):
         """An unknown outcome this agency can neither look up nor safely resend."""
         ...
 
+    def not_found(self, agency: Agency, item: OutboxItem) -> PushOutcome:
+        """What to do with an item ``lookup`` says the agency never saw: ``RETRYABLE`` sends
+        it again; ``UNKNOWN`` keeps it for a person where a resend could do it twice."""
+        ...
+
     def recovered(self, count: int) -> None: ...
 
 
@@ -155,7 +160,7 @@ def _resolve_unknown(spec: PipelineSpec, store: StateStore, channel: Channel) ->
                 except ClaimbridgeError as exc:
                     log.warning("cannot resolve delivery %s yet: %s", item.idempotency_key, exc)
                     return
-                resolved.append(found or PushOutcome(item.idempotency_key, PushStatus.RETRYABLE))
+                resolved.append(found or channel.not_found(agency, item))
             elif caps.idempotency_keys:
                 resolved.append(PushOutcome(item.idempotency_key, PushStatus.RETRYABLE))
             else:
@@ -222,6 +227,9 @@ class _CaseChannel:
 
     def needs_person(self, item: OutboxItem) -> None:
         self.stats.unknown += 1
+
+    def not_found(self, agency: Agency, item: OutboxItem) -> PushOutcome:
+        return PushOutcome(item.idempotency_key, PushStatus.RETRYABLE)  # the case never arrived
 
     def recovered(self, count: int) -> None:
         self.stats.recovered += count

@@ -201,6 +201,23 @@ def _is_agency_settlement(
     return bool(reference) and any(reference.startswith(p) for p in prefixes)
 
 
+def _compact(reference: str | None) -> str:
+    return "".join((reference or "").split())
+
+
+def _agency_payment_refs(conn: Connection, pipeline: str, payments: Sequence[Payment]) -> set[str]:
+    """References that are what a debtor pays the agency with (``claims.agency_payment_ref``,
+    e.g. Amili Sweden's OCR numbers): money paid with them is the agency's, never direct."""
+    wanted = sorted({_compact(p.reference) for p in payments} - {""})
+    found: set[str] = set()
+    for batch in _batches(wanted):
+        query = select(claims.c.agency_payment_ref).where(
+            claims.c.pipeline == pipeline, claims.c.agency_payment_ref.in_(list(batch))
+        )
+        found.update(str(ref) for (ref,) in conn.execute(query))
+    return found
+
+
 def _batches(values: Sequence[Any], size: int = _SQL_IN) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -397,8 +414,11 @@ def _match_chunk(
     report.duplicates += len(chunk) - len(todo)
     decided: list[tuple[Payment, _Outcome]] = []
     to_match: list[Payment] = []
+    agency_refs = _agency_payment_refs(conn, pipeline, todo)
     for payment in todo:
-        if _is_agency_settlement(payment, accounts, prefixes):
+        if _is_agency_settlement(payment, accounts, prefixes) or (
+            _compact(payment.reference) in agency_refs
+        ):
             decided.append((payment, _Outcome("ignored", "agency_settlement")))
         elif payment.amount <= 0:
             decided.append((payment, _Outcome("unmatched", "not_a_credit")))

@@ -142,6 +142,9 @@ class SourceCapabilities:
     webhooks: bool = False
     can_book_payments: bool = False
     can_book_vouchers: bool = False  # book_voucher() / find_booking() are implemented
+    # register_payment() of a payment booked before (same payment_id) books nothing twice:
+    # after a crash, reconciliation registers it again only where this is true
+    idempotent_payments: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +229,9 @@ class Source(Connector):
     def register_payment(self, payment: Payment, claim: Claim) -> str:
         """Book a payment on an invoice in the ledger; returns the ledger's own id for it.
 
-        Idempotent on ``payment.payment_id``: a payment booked before a crash is found and its
-        id returned, never booked twice."""
+        Should be idempotent on ``payment.payment_id`` (a payment booked before a crash is found
+        and its id returned, never booked twice); a source that is declares
+        ``capabilities.idempotent_payments``, and one that cannot be is never asked twice."""
         raise NotSupportedError("booking payments is not supported", connector=self.type_name)
 
     def book_voucher(self, voucher: Voucher) -> str:

@@ -9,9 +9,16 @@ source can book vouchers.
 Crash safety is the outbox's, applied to the ledger: a line is marked ``booking`` (committed)
 before the first call; each part's ledger id is committed as soon as the ledger answers; a line
 found still ``booking`` by a later run (the process died between the ledger's answer and the
-commit) is first looked up with :meth:`Source.find_booking`, and only booked when the ledger
-has nothing under that reference. Sources without ``find_booking`` fall back on
-``register_payment``'s own idempotency on the payment id, which the interface requires.
+commit, or the answer was lost) is first looked up with :meth:`Source.find_booking`, and only
+booked when the ledger has nothing under that reference and booking again is safe:
+
+- vouchers are found by their external reference (every source that books them can);
+- a principal payment the ledger cannot find by its id is registered again only where the
+  source declares ``idempotent_payments`` (it recognizes the payment itself). Elsewhere (Visma)
+  the line's principal goes to a person (``not_booked`` says what to check), never posted
+  twice. For such sources each line is marked ``booking`` just before its own call, and a call
+  that provably reached nothing (refused, rate limited, not connected) returns the line to
+  ``seen``, so only a line the ledger may really hold waits for a person.
 """
 
 from __future__ import annotations
@@ -21,7 +28,16 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from claimbridge.connectors.base import NotSupportedError, Source, Voucher, VoucherLine
-from claimbridge.errors import ConnectorError, RateLimitedError, UnreachableError
+from claimbridge.errors import (
+    AuthError,
+    ClaimbridgeError,
+    ConnectorError,
+    NotFoundError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    RemoteError,
+    UnreachableError,
+)
 from claimbridge.reconcile.context import RunContext
 from claimbridge.reconcile.settings import ReconcileSettings
 from claimbridge.schemas import Claim, Direction, EventKind, Payment, PaymentKind, SourceRef
@@ -130,22 +146,26 @@ def claim_model(row: ClaimRow) -> Claim:
 def book_lines(ctx: RunContext) -> None:
     """Book every line not booked yet; an unreachable ledger stops the pass (next run goes on),
     a ledger that refuses one line leaves it for the next run with the reason."""
+    idempotent = ctx.spec.source.capabilities.idempotent_payments
     after = ("", "")
     while lines := rq.lines_to_book(ctx.store.engine, ctx.pipeline, after=after, limit=BATCH):
         after = (lines[-1].line_id, lines[-1].agency)
         fresh = [line for line in lines if line.status == "seen"]
         with ctx.store.begin() as conn:  # committed before the ledger hears of them
-            for line in fresh:
+            for line in fresh if idempotent else ():
                 rq.set_line(conn, line.agency, line.line_id, status="booking")
             numbers = [line.invoice_number for line in lines if line.invoice_number]
             claims = rq.claims_by_numbers(conn, ctx.pipeline, numbers)
         for line in lines:
             claim = claims.get(line.invoice_number or "")
+            if not idempotent and line.status == "seen":
+                with ctx.store.begin() as conn:  # this line only: it alone may be interrupted
+                    rq.set_line(conn, line.agency, line.line_id, status="booking")
             try:
                 _book(ctx, line, claim, retrying=line.status == "booking")
             except (UnreachableError, RateLimitedError):
                 raise
-            except ConnectorError as exc:
+            except (ConnectorError, NotFoundError) as exc:  # the ledger refused this line
                 ctx.stats.lines_failed += 1
                 log.warning("settlement line %s not booked yet: %s", line.line_id, exc)
                 with ctx.store.begin() as conn:
@@ -163,10 +183,13 @@ def _book(ctx: RunContext, line: LineRow, claim: ClaimRow | None, *, retrying: b
         else:
             payment = settlement_payment(line.agency, line)
             ledger_ref = _found(source, payment.payment_id) if retrying else None
-            try:
-                ledger_ref = ledger_ref or source.register_payment(payment, claim_model(claim))
-            except NotSupportedError as exc:
-                notes.append(f"principal not booked: {exc}")
+            if ledger_ref is None and retrying and not source.capabilities.idempotent_payments:
+                notes.append(_for_a_person(ctx, line))
+            else:
+                try:
+                    ledger_ref = ledger_ref or _register(ctx, line, payment, claim)
+                except NotSupportedError as exc:
+                    notes.append(f"principal not booked: {exc}")
             if ledger_ref is not None:
                 with ctx.store.begin() as conn:
                     rq.set_line(conn, line.agency, line.line_id, ledger_ref=ledger_ref)
@@ -183,6 +206,43 @@ def _book(ctx: RunContext, line: LineRow, claim: ClaimRow | None, *, retrying: b
             with ctx.store.begin() as conn:
                 rq.set_line(conn, line.agency, line.line_id, voucher_ref=voucher_id)
     _finish(ctx, line, ledger_ref, voucher_id, notes)
+
+
+def _register(ctx: RunContext, line: LineRow, payment: Payment, claim: ClaimRow) -> str:
+    """The principal as a payment on the invoice. Where the source cannot recognize a payment
+    booked before, a call that provably reached nothing leaves the line ``seen`` again."""
+    source = ctx.spec.source
+    try:
+        return source.register_payment(payment, claim_model(claim))
+    except ClaimbridgeError as exc:
+        if not source.capabilities.idempotent_payments and _reached_nothing(exc):
+            with ctx.store.begin() as conn:
+                rq.set_line(conn, line.agency, line.line_id, status="seen")
+        raise
+
+
+def _reached_nothing(exc: ClaimbridgeError) -> bool:
+    """The ledger cannot hold what this call tried to book: it was never sent (no connection)
+    or refused as it arrived (credentials, rate limit, a 4xx other than a conflict). Anything
+    else — no answer, a 5xx, an answer we could not read, the source's own doubts — may hide a
+    booking."""
+    if isinstance(exc, OutcomeUnknownError):
+        return False
+    if isinstance(exc, RemoteError):
+        return exc.status is not None and 400 <= exc.status < 500 and exc.status != 409
+    return isinstance(exc, AuthError | RateLimitedError | UnreachableError)
+
+
+def _for_a_person(ctx: RunContext, line: LineRow) -> str:
+    """Why an interrupted principal is not booked again, and what a person checks."""
+    ctx.stats.lines_manual += 1
+    name = ctx.spec.source.context.name or ctx.spec.source.type_name
+    return (
+        f"principal not booked: an earlier run was interrupted while booking it, and {name} "
+        "can neither find a payment by its id nor take the same payment twice safely; check "
+        f"invoice {line.invoice_number} in the ledger and book {line.principal} "
+        f"{line.currency} dated {line.settlement_date} by hand if it is not there"
+    )
 
 
 def _found(source: Source, external_ref: str) -> str | None:

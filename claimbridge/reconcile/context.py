@@ -66,6 +66,7 @@ class ReconcileStats:
     lines_booked: int = 0
     lines_partly_booked: int = 0
     lines_failed: int = 0
+    lines_manual: int = 0
     booked: dict[str, dict[str, Decimal]] = field(default_factory=dict)
     ledger_payments_read: int = 0
     credit_notes_read: int = 0
@@ -95,6 +96,7 @@ class ReconcileStats:
             or self.corrections_unknown
             or self.corrections_manual
             or self.lines_failed
+            or self.lines_manual
             or self.lines_unmatched
             or self.illegal_transitions
             or self.quarantined
@@ -119,6 +121,7 @@ class RunContext:
     today: dt.date
     stats: ReconcileStats
     progress: Progress = field(default=lambda _stage, _n: None)
+    unknown_counted: set[str] = field(default_factory=set)  # corrections counted unknown
 
     def now(self) -> dt.datetime:
         """The run's time for the communication log: the run's day (``--today`` in what-if

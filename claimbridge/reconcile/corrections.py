@@ -7,15 +7,20 @@ still collects of it. The same debtor payment seen both in the bank file and in 
 invoice, same amount, within :data:`TWIN_WINDOW_DAYS`) is reported once.
 
 Corrections travel through the outbox exactly like cases (:func:`claimbridge.delivery.
-deliver_channel`): the idempotency key is stored before the first send, an unknown outcome is
-resolved by lookup, never by sending again.
+deliver_channel`): the idempotency key is stored before the first send, and an outcome left
+unknown (a lost answer, a crash mid-call) is resolved by ``Agency.lookup``. When lookup does
+not find the correction, it is sent again only if its kind is one the agency may be sent twice
+(:func:`resendable`: it finds every correction of that kind it took, or processes a repeat
+once); otherwise it stays ``unknown`` and the case's log asks a person to check with the
+agency. Never a blind resend.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -64,6 +69,7 @@ __all__ = [
     "correction_json",
     "deliver_corrections",
     "report_corrections",
+    "resendable",
 ]
 
 log = logging.getLogger("claimbridge.reconcile")
@@ -150,6 +156,20 @@ def describe(correction: Correction) -> str:
 # --- delivering ---------------------------------------------------------------------------------
 
 
+def resendable(agency: Agency) -> frozenset[CorrectionKind]:
+    """Correction kinds that may be sent again when ``lookup`` does not find them.
+
+    An agency that honours our idempotency keys takes every kind again. Any other names the
+    kinds in ``resendable_corrections``: those whose every delivery its ``lookup`` finds (so
+    "not found" means "never arrived"), or that the agency processes once however often they
+    come (a numbered payment). Undeclared means none: an unfound correction waits for a person.
+    """
+    if agency.capabilities.idempotency_keys:
+        return frozenset(CorrectionKind)
+    declared: Iterable[str] = getattr(agency, "resendable_corrections", ())
+    return frozenset(CorrectionKind(kind) for kind in declared)
+
+
 class CorrectionChannel:
     """Corrections through :func:`deliver_channel`: sent with ``Agency.correct``; outcomes go
     into the case's communication log and the audit trail."""
@@ -162,6 +182,8 @@ class CorrectionChannel:
         self.run_id = ctx.run_id
         self.stats = ctx.stats
         self.now = ctx.now
+        self._unknown_counted = ctx.unknown_counted  # a run resolves twice (first, last step)
+        self._for_a_person: dict[str, str] = {}  # key → what a person must check
 
     def send(self, agency: Agency, items: Sequence[OutboxItem]) -> list[PushOutcome]:
         corrections: list[Correction] = []
@@ -212,6 +234,9 @@ class CorrectionChannel:
         for outcome in outcomes:
             item = items[outcome.idempotency_key]
             self._count(outcome, recovering)
+            person = self._for_a_person.pop(outcome.idempotency_key, None)
+            if person is not None and outcome.status is PushStatus.UNKNOWN:
+                events.append(_person_event(item.case_key, outcome.idempotency_key, person, now))
             words = _outcome_words(outcome)
             if words is None:
                 continue
@@ -242,22 +267,61 @@ class CorrectionChannel:
                 detail={o.idempotency_key: o.status.value for o in outcomes},
             )
 
+    def not_found(self, agency: Agency, item: OutboxItem) -> PushOutcome:
+        """Sent again only where that cannot do it twice; else unknown, for a person."""
+        key = item.idempotency_key
+        correction = correction_from_json(item.payload) if item.payload else None
+        if correction is not None and correction.kind in resendable(agency):
+            return PushOutcome(key, PushStatus.RETRYABLE)
+        what = describe(correction) if correction else "the correction"
+        self._for_a_person[key] = what
+        reason = (
+            "the agency cannot tell whether it took this correction, and sending it again "
+            "could apply it twice: a person must check with the agency"
+        )
+        return PushOutcome(key, PushStatus.UNKNOWN, reason=reason)
+
     def _count(self, outcome: PushOutcome, recovering: bool) -> None:
         stats = self.stats
+        final = (PushStatus.ACCEPTED, PushStatus.SENT, PushStatus.REJECTED)
+        if recovering and outcome.status in final:
+            stats.recovered += 1
         if outcome.status in (PushStatus.ACCEPTED, PushStatus.SENT):
             stats.corrections_sent += 1
         elif outcome.status is PushStatus.REJECTED:
             stats.corrections_rejected += 1
         elif outcome.status is PushStatus.UNKNOWN:
-            stats.corrections_unknown += 1
+            if outcome.idempotency_key not in self._unknown_counted:
+                self._unknown_counted.add(outcome.idempotency_key)
+                stats.corrections_unknown += 1
         elif not recovering:
             stats.corrections_retryable += 1
 
     def needs_person(self, item: OutboxItem) -> None:
-        self.stats.corrections_unknown += 1
+        if item.idempotency_key not in self._unknown_counted:
+            self._unknown_counted.add(item.idempotency_key)
+            self.stats.corrections_unknown += 1
 
     def recovered(self, count: int) -> None:
-        self.stats.recovered += count
+        """Counted per outcome instead (:meth:`_count`): only those resolved for good."""
+
+
+def _person_event(case_key: str, key: str, what: str, now: dt.datetime) -> dict[str, Any]:
+    """Once per correction (the id is fixed): the case's log says what a person must do."""
+    return {
+        "event_id": f"{key}:for-a-person",
+        "case_key": case_key,
+        "at": now,
+        "kind": EventKind.MESSAGE.value,
+        "direction": Direction.INTERNAL.value,
+        "status": None,
+        "agency_ref": None,
+        "message": (
+            f"{what}: the answer was lost and the agency cannot be asked whether it took it; "
+            "claimbridge will not send it again. Check with the agency, and report it by hand "
+            "if it did not arrive"
+        ),
+    }
 
 
 def _outcome_words(outcome: PushOutcome) -> str | None:

@@ -7,8 +7,10 @@ exactly one claim; a bank payment through matching. Only money on handed-over cl
 the agency: it is recorded as ``to_report`` (deduplicated on source and id) for
 :mod:`claimbridge.reconcile.corrections` to turn into corrections. The agency's own pay-outs
 are recorded as ``ignored`` (``agency_settlement``) and never reported: recognized by
-``Payment.kind``, the configured payer accounts and reference prefixes, or an id / reference
-equal to a ledger id that reconciliation booked for a settlement line, or to the line id.
+``Payment.kind``, the configured payer accounts and reference prefixes, a reference that is
+what the debtor pays the agency with (``claims.agency_payment_ref``: Amili Sweden's OCR), or an
+id / reference equal to a ledger id that reconciliation booked for a settlement line, or to the
+line id.
 """
 
 from __future__ import annotations
@@ -187,6 +189,11 @@ def _agency_payments(ctx: RunContext, conn: Connection, payments: Sequence[Payme
     prefixes = settings.reference_prefixes
     handles = {p.payment_id for p in payments} | {p.reference for p in payments if p.reference}
     booked = rq.booked_ledger_refs(conn, handles) | rq.known_line_ids(conn, ctx.agency, handles)
+    compact = {p.payment_id: "".join((p.reference or "").split()) for p in payments}
+    # what a debtor pays the agency with (Amili Sweden's OCR numbers): the agency's money
+    paid_to_agency = set(
+        rq.claims_by_payment_refs(conn, ctx.pipeline, set(compact.values()) - {""})
+    )
     found = set()
     for p in payments:
         reference = (p.reference or "").strip()
@@ -196,6 +203,7 @@ def _agency_payments(ctx: RunContext, conn: Connection, payments: Sequence[Payme
             or (reference and any(reference.upper().startswith(x) for x in prefixes))
             or p.payment_id in booked
             or (reference and reference in booked)
+            or (compact[p.payment_id] and compact[p.payment_id] in paid_to_agency)
         ):
             found.add(p.payment_id)
     return found

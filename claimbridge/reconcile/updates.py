@@ -123,6 +123,8 @@ class _Chunk:
     cases: dict[str, CaseRow] = field(default_factory=dict)  # by case key
     by_ref: dict[str, CaseRow] = field(default_factory=dict)  # by agency reference
     delivery_cases: dict[str, str] = field(default_factory=dict)  # idempotency key → case key
+    corrections: dict[str, tuple[str, str]] = field(default_factory=dict)  # → (case, kind)
+    outbox_rows: list[dict[str, Any]] = field(default_factory=list)  # corrections refused
 
     # --- reading the chunk ----------------------------------------------------------------
 
@@ -157,8 +159,12 @@ class _Chunk:
                     refs.update(r for r in (line.agency_ref,) if r)
         self.delivery_cases = rq.case_keys_by_delivery(conn, deliveries)
         keys.update(self.delivery_cases.values())
+        self.corrections = rq.correction_deliveries(conn, deliveries - set(self.delivery_cases))
+        keys.update(case_key for case_key, _ in self.corrections.values())
         self.cases = rq.cases_by_keys(conn, ctx.pipeline, keys)
         self.by_ref = rq.cases_by_agency_refs(conn, ctx.pipeline, ctx.agency, refs)
+        for case in self.by_ref.values():  # named by the agency's reference only (empty key)
+            self.cases.setdefault(case.case_key, case)
 
     def _case(self, case_key: str | None, agency_ref: str | None) -> CaseRow | None:
         if case_key and case_key in self.cases:
@@ -194,6 +200,9 @@ class _Chunk:
             self.touched.add(case.case_key)
 
     def _receipt(self, update: AgencyUpdate, receipt: PushOutcome) -> None:
+        if receipt.idempotency_key in self.corrections:
+            self._correction_receipt(update, receipt)
+            return
         case_key = self.delivery_cases.get(receipt.idempotency_key)
         case = self._case(case_key, receipt.agency_ref)
         status = _RECEIPT_STATUS.get(receipt.status)
@@ -211,6 +220,25 @@ class _Chunk:
         )
         self._log(f"receipt:{update.update_id}", case, EventKind.RECEIPT, status, words)
 
+    def _correction_receipt(self, update: AgencyUpdate, receipt: PushOutcome) -> None:
+        """The agency's later verdict on a correction (a payment confirmed, a waiver refused):
+        into the case's log; a refusal also into the outbox row, for a person to see."""
+        case_key, kind = self.corrections[receipt.idempotency_key]
+        case = self.cases.get(case_key)
+        self._seen(update, "receipt", case)
+        if case is None or receipt.status not in _RECEIPT_STATUS:
+            return
+        if receipt.status is PushStatus.REJECTED:
+            reason = receipt.reason or "no reason given"
+            self.ctx.stats.corrections_rejected += 1
+            self.outbox_rows.append(
+                {"key": receipt.idempotency_key, "status": "rejected", "reason": reason}
+            )
+            words = f"{kind} correction rejected by the agency: {reason}"
+        else:
+            words = f"{kind} correction confirmed by the agency"
+        self._log(f"receipt:{update.update_id}", case, EventKind.RECEIPT, None, words)
+
     def _event(self, update: AgencyUpdate, event: CaseEvent) -> None:
         case = self._case(event.case_key, event.agency_ref)
         status = event.status
@@ -223,7 +251,9 @@ class _Chunk:
             return
         if kind == "receipt":
             self.ctx.stats.receipts += 1
-        if event.agency_ref:
+        if event.agency_ref and case.agency_ref is None:
+            # an event names what it concerns (InDebted: one account of the case); it never
+            # replaces the reference the case's delivery or receipt gave it
             self.agency_refs.setdefault(case.case_key, event.agency_ref)
         message = event.message or (f"status {status.value}" if status else "message")
         self.log_rows.append(
@@ -368,6 +398,7 @@ class _Chunk:
             rq.set_payment_refs(conn, ctx.pipeline, self.payment_refs)
         self._replay()
         store.add_events(conn, self.log_rows)
+        store.set_outbox(conn, self.outbox_rows)
         if self.seen_rows:
             kinds: dict[str, int] = {}
             for row in self.seen_rows:

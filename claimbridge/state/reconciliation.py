@@ -41,6 +41,7 @@ __all__ = [
     "claims_by_numbers",
     "claims_by_payment_refs",
     "claims_of_case",
+    "correction_deliveries",
     "insert_lines",
     "known_line_ids",
     "lines_to_book",
@@ -126,6 +127,19 @@ def case_keys_by_delivery(conn: Connection, idempotency_keys: Iterable[str]) -> 
             outbox.c.idempotency_key.in_(chunk), outbox.c.kind == "case"
         )
         found.update((row[0], row[1]) for row in conn.execute(query))
+    return found
+
+
+def correction_deliveries(
+    conn: Connection, idempotency_keys: Iterable[str]
+) -> dict[str, tuple[str, str]]:
+    """Idempotency key → (case key, kind) of corrections, for receipts of corrections."""
+    found: dict[str, tuple[str, str]] = {}
+    for chunk in chunked(sorted(set(idempotency_keys))):
+        query = select(outbox.c.idempotency_key, outbox.c.case_key, outbox.c.kind).where(
+            outbox.c.idempotency_key.in_(chunk), outbox.c.kind != "case"
+        )
+        found.update((row[0], (row[1], row[2])) for row in conn.execute(query))
     return found
 
 

@@ -32,14 +32,19 @@ from claimbridge.connectors.base import (
     CheckKind,
     CheckResult,
     ConnectorContext,
+    Correction,
+    CorrectionKind,
     Delivery,
     PushOutcome,
     PushStatus,
 )
-from claimbridge.delivery import deliver
+from claimbridge.delivery import deliver, deliver_channel
 from claimbridge.grouping import idempotency_key
 from claimbridge.pipeline import PipelineSpec, SyncStats
-from claimbridge.schemas import Case, CaseStatus
+from claimbridge.reconcile import ReconcileSpec, ReconcileStats
+from claimbridge.reconcile.context import RunContext
+from claimbridge.reconcile.corrections import CorrectionChannel, correction_json, resendable
+from claimbridge.schemas import Case, CaseStatus, CreditNote, Payment, SourceRef
 from claimbridge.state import StateStore
 from claimbridge.state.tables import outbox
 from tests.factories import make_case, make_claim, make_creditor, make_party
@@ -403,17 +408,122 @@ def check_timeout_after_acceptance_makes_no_second_case(
     assert harness.held_cases() == len(cases)
 
 
-def check_corrections_are_delivered_once(harness: AgencyHarness, workdir: Path) -> None:
-    """A direct payment reported through the outbox reaches the agency once: a rerun calls
-    nothing, and one whose answer was lost after the send is resolved (by lookup or a resend
-    under its key) without a second one at the agency."""
-    from claimbridge.connectors.base import Correction, CorrectionKind
-    from claimbridge.delivery import deliver_channel
-    from claimbridge.reconcile import ReconcileSpec, ReconcileStats
-    from claimbridge.reconcile.context import RunContext
-    from claimbridge.reconcile.corrections import CorrectionChannel, correction_json
-    from claimbridge.schemas import Payment, SourceRef
+class _Corrections:
+    """One delivered case and corrections of it through the outbox and the correction loop,
+    as reconcile runs them."""
 
+    def __init__(self, harness: AgencyHarness, core: Core, workdir: Path) -> None:
+        self.harness, self.core, self.workdir = harness, core, workdir
+        self.case = make_cases(1, start=40)[0]
+        [key] = core.enqueue(harness.agency(), [self.case])
+        core.run(harness.agency())
+        [item] = core.store.outbox_by_keys([key])
+        assert item.status == "accepted", "the case was not delivered"
+        row = core.store.case(self.case.case_key)
+        assert row is not None
+        assert row.agency_ref, "no agency reference to correct"
+        self.agency_ref = str(row.agency_ref)
+        probe = harness.agency()
+        probe.close()
+        self.name = probe.context.name
+        caps = probe.capabilities
+        self.kinds = {
+            CorrectionKind.PAYMENT: caps.report_payments,
+            CorrectionKind.REDUCE: caps.reduce,
+            CorrectionKind.WITHDRAW: caps.withdraw,
+        }
+        self.resendable = resendable(probe)
+
+    def correction(self, kind: CorrectionKind, number: int) -> Correction:
+        claim = self.case.claims[0]
+        ident = f"contract-{kind}-{number}"
+        payment = note = None
+        if kind is CorrectionKind.PAYMENT:
+            payment = Payment(
+                payment_id=ident,
+                source=SourceRef(system="contract", record_id=ident),
+                amount=Decimal("100.00") + number,
+                currency=claim.currency,
+                booking_date=dt.date(2026, 11, 20),
+                invoice_number=claim.invoice_number,
+            )
+        elif kind is CorrectionKind.REDUCE:
+            note = CreditNote(
+                credit_note_number=ident,
+                source=SourceRef(system="contract", record_id=ident, record_type="credit_note"),
+                invoice_number=claim.invoice_number,
+                amount=Decimal("50.00") + number,
+                currency=claim.currency,
+                issue_date=dt.date(2026, 11, 20),
+            )
+        return Correction(
+            idempotency_key=idempotency_key(self.name, ident, kind.value),
+            kind=kind,
+            case_key=self.case.case_key,
+            agency_ref=self.agency_ref,
+            invoice_number=claim.invoice_number,
+            payment=payment,
+            credit_note=note,
+            reason="credited in full" if kind is CorrectionKind.WITHDRAW else None,
+        )
+
+    def report(self, correction: Correction) -> str:
+        with self.core.store.begin() as conn:
+            self.core.store.enqueue(
+                conn,
+                [
+                    {
+                        "pipeline": PIPELINE,
+                        "agency": self.name,
+                        "case_key": correction.case_key,
+                        "idempotency_key": correction.idempotency_key,
+                        "kind": correction.kind.value,
+                        "payload": correction_json(correction),
+                        "run_id": "contract",
+                    }
+                ],
+            )
+        return correction.idempotency_key
+
+    def run(self) -> ReconcileStats:
+        agency = self.harness.agency()
+        source = OpenItemsFileSource(
+            OpenItemsSettings(invoices=self.workdir / "unused.csv"),
+            ConnectorContext(name="unused-source", workdir=self.workdir),
+        )
+        spec = ReconcileSpec(PipelineSpec(PIPELINE, source, agency, make_creditor()))
+        ctx = RunContext(spec, self.core.store, "contract", dt.date(2026, 11, 23), ReconcileStats())
+        try:
+            deliver_channel(spec.pipeline, self.core.store, CorrectionChannel(ctx))
+        finally:
+            agency.close()
+        return ctx.stats
+
+    def crash_after_sending(self, correction: Correction) -> str:
+        """Reported and sent, but the run dies before it records the answer (row ``sending``)."""
+        key = self.report(correction)
+        self.core.store.mark_sending([key])
+        crashed = self.harness.agency()
+        try:
+            crashed.correct([correction])
+        finally:
+            crashed.close()  # its outcome dies with the process
+        return key
+
+    def for_a_person(self, key: str) -> bool:
+        return any(
+            e.event_id == f"{key}:for-a-person"
+            for e in self.core.store.case_events(self.case.case_key)
+        )
+
+
+def check_corrections_are_delivered_once(harness: AgencyHarness, workdir: Path) -> None:
+    """Corrections reported through the outbox reach the agency once: a rerun calls nothing;
+    one whose answer was lost after the send (for each kind the agency takes: a direct
+    payment, a reduction, a withdrawal) is resolved without reaching the agency twice — by
+    lookup, by a resend the agency processes once, or, where neither is possible, left
+    ``unknown`` with a note for a person; one that never reached the agency is sent, once, if
+    its kind may be sent again, else waits for that person too."""
     probe = harness.agency()
     probe.close()
     if not probe.capabilities.report_payments:
@@ -422,88 +532,51 @@ def check_corrections_are_delivered_once(harness: AgencyHarness, workdir: Path) 
         before = harness.held_corrections()
     except NotImplementedError as exc:
         pytest.skip(str(exc))
-    cases = make_cases(1, start=40)
     with Core.open(workdir) as core:
-        [key] = core.enqueue(harness.agency(), cases)
-        core.run(harness.agency())
-        [item] = core.store.outbox_by_keys([key])
-        assert item.status == "accepted", "the case was not delivered"
-        case_row = core.store.case(cases[0].case_key)
-        assert case_row is not None
-        assert case_row.agency_ref, "no agency reference to correct"
+        rig = _Corrections(harness, core, workdir)
 
-        def report(number: int) -> str:
-            claim = cases[0].claims[0]
-            payment = Payment(
-                payment_id=f"contract-pay-{number}",
-                source=SourceRef(system="contract", record_id=f"contract-pay-{number}"),
-                amount=Decimal("100.00") + number,
-                currency=claim.currency,
-                booking_date=dt.date(2026, 11, 20),
-                invoice_number=claim.invoice_number,
-            )
-            correction = Correction(
-                idempotency_key=idempotency_key(probe.context.name, payment.payment_id, "payment"),
-                kind=CorrectionKind.PAYMENT,
-                case_key=cases[0].case_key,
-                agency_ref=str(case_row.agency_ref),
-                invoice_number=claim.invoice_number,
-                payment=payment,
-            )
-            with core.store.begin() as conn:
-                core.store.enqueue(
-                    conn,
-                    [
-                        {
-                            "pipeline": PIPELINE,
-                            "agency": probe.context.name,
-                            "case_key": correction.case_key,
-                            "idempotency_key": correction.idempotency_key,
-                            "kind": "payment",
-                            "payload": correction_json(correction),
-                            "run_id": "contract",
-                        }
-                    ],
-                )
-            return correction.idempotency_key
-
-        def run_corrections() -> ReconcileStats:
-            agency = harness.agency()
-            source = OpenItemsFileSource(
-                OpenItemsSettings(invoices=workdir / "unused.csv"),
-                ConnectorContext(name="unused-source", workdir=workdir),
-            )
-            spec = ReconcileSpec(PipelineSpec(PIPELINE, source, agency, make_creditor()))
-            ctx = RunContext(spec, core.store, "contract", dt.date(2026, 11, 23), ReconcileStats())
-            try:
-                deliver_channel(spec.pipeline, core.store, CorrectionChannel(ctx))
-            finally:
-                agency.close()
-            return ctx.stats
-
-        first = report(1)
-        stats = run_corrections()
+        first = rig.report(rig.correction(CorrectionKind.PAYMENT, 1))
+        stats = rig.run()
         assert stats.corrections_sent == 1, stats.to_dict()
         assert core.statuses([first]) == {first: "accepted"}
         assert harness.held_corrections() == before + 1
         calls = harness.calls()
-        run_corrections()
+        rig.run()
         assert harness.calls() == calls, "a rerun called the agency for a delivered correction"
 
-        # the answer is lost after the send: the next run resolves it without a duplicate
-        second = report(2)
-        core.store.mark_sending([second])
-        [payload] = [i.payload for i in core.store.outbox_by_keys([second], with_payload=True)]
-        from claimbridge.reconcile.corrections import correction_from_json
+        # a crash before the send reached the agency: sent once, if its kind may be resent
+        never = rig.report(rig.correction(CorrectionKind.PAYMENT, 2))
+        core.store.mark_sending([never])
+        rig.run()
+        held = before + 1
+        if CorrectionKind.PAYMENT in rig.resendable:
+            held += 1
+            assert core.statuses([never]) == {never: "accepted"}, "an unsent payment was lost"
+        else:
+            assert core.statuses([never]) == {never: "unknown"}
+            assert rig.for_a_person(never), "an unknown correction has no note for a person"
+        assert harness.held_corrections() == held
 
-        crashed = harness.agency()
-        try:
-            crashed.correct([correction_from_json(str(payload))])
-        finally:
-            crashed.close()
-        recovered = run_corrections()
-        assert core.statuses([second]) == {second: "accepted"}, recovered.to_dict()
-        assert harness.held_corrections() == before + 2, "a lost answer made a second report"
+        # the answer is lost after the send, for each kind the agency takes
+        for number, kind in enumerate(rig.kinds, start=3):
+            if not rig.kinds[kind]:
+                continue
+            key = rig.crash_after_sending(rig.correction(kind, number))
+            held += 1
+            assert harness.held_corrections() == held, f"the agency did not take the {kind}"
+            recovered = rig.run()
+            status = core.statuses([key])[key]
+            assert harness.held_corrections() == held, (
+                f"a lost answer made a second report ({kind})"
+            )
+            if kind in rig.resendable:
+                assert status == "accepted", (kind, recovered.to_dict())
+            else:
+                assert status in ("accepted", "unknown"), (kind, status)
+            if status == "unknown":
+                assert rig.for_a_person(key), f"an unknown {kind} has no note for a person"
+            rig.run()
+            assert harness.held_corrections() == held, f"a later run reported the {kind} again"
 
 
 def check_check_semantics(harness: AgencyHarness) -> None:

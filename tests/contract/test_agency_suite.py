@@ -25,6 +25,7 @@ from claimbridge.connectors.base import (
     ConnectorContext,
     ConnectorSettings,
     Correction,
+    CorrectionKind,
     Delivery,
     PushOutcome,
     PushStatus,
@@ -86,7 +87,16 @@ class ToyAgency(Agency):
             idempotency_keys=not honest_without_keys,
             lookup="no_lookup" not in self.flaws,
             report_payments=True,
+            reduce=True,
+            withdraw=True,
         )
+
+    @property
+    def resendable_corrections(self) -> frozenset[CorrectionKind]:
+        """Every kind, where lookup finds corrections (or the toy claims so anyway)."""
+        if "blind_to_corrections" in self.flaws and "claims_resendable" not in self.flaws:
+            return frozenset()
+        return frozenset(CorrectionKind)
 
     def correct(self, corrections: Sequence[Correction]) -> list[PushOutcome]:
         if not corrections:
@@ -135,7 +145,8 @@ class ToyAgency(Agency):
 
     def lookup(self, idempotency_key: str, agency_ref: str | None = None) -> PushOutcome | None:
         self.remote.calls += 1
-        for key, ref in [*self.remote.cases, *self.remote.corrections]:
+        corrections = [] if "blind_to_corrections" in self.flaws else self.remote.corrections
+        for key, ref in [*self.remote.cases, *corrections]:
             if key == idempotency_key:
                 return PushOutcome(key, PushStatus.ACCEPTED, agency_ref=ref)
         return None
@@ -223,6 +234,15 @@ def test_an_honest_agency_without_keys_passes_by_lookup(check: Check, tmp_path: 
     check(ToyHarness(tmp_path / "agency", frozenset({"no_keys"})), tmp_path / "core")
 
 
+def test_an_agency_that_cannot_find_corrections_leaves_lost_ones_for_a_person(
+    tmp_path: Path,
+) -> None:
+    """No keys, a lookup that finds cases only, and a resend that would apply twice: honest
+    about it (no resendable kinds), every lost correction waits for a person, none twice."""
+    flaws = frozenset({"no_keys", "blind_to_corrections", "correction_ignores_keys"})
+    suite.check_corrections_are_delivered_once(ToyHarness(tmp_path / "agency", flaws), tmp_path)
+
+
 FLAWED: list[tuple[frozenset[str], Check, str]] = [
     (frozenset({"calls_on_empty"}), suite.check_empty_batch_makes_no_call, "network call"),
     (frozenset({"drops_outcome"}), _plain(suite.check_outcomes_cover_every_delivery), "order"),
@@ -261,6 +281,13 @@ FLAWED: list[tuple[frozenset[str], Check, str]] = [
     (frozenset({"check_raises"}), _plain(suite.check_check_semantics), "raised UnreachableError"),
     (
         frozenset({"correction_ignores_keys", "no_lookup"}),
+        suite.check_corrections_are_delivered_once,
+        "a lost answer made a second report",
+    ),
+    (  # says a correction it cannot find may be sent again, and takes it twice
+        frozenset(
+            {"no_keys", "blind_to_corrections", "correction_ignores_keys", "claims_resendable"}
+        ),
         suite.check_corrections_are_delivered_once,
         "a lost answer made a second report",
     ),

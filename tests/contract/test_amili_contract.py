@@ -95,6 +95,10 @@ class AmiliHarness(AgencyHarness):
     def held_cases(self) -> int:
         return self.fake.held_deliveries()
 
+    def held_corrections(self) -> int:
+        """Payments and credit notes Amili took, and every case action it carried out."""
+        return len(self.fake.payments) + len(self.fake.corrections) + len(self.fake.case_actions)
+
     def calls(self) -> int:
         return self.fake.requests
 

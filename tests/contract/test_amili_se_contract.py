@@ -79,6 +79,9 @@ class AmiliSwedenHarness(AgencyHarness):
     def held_cases(self) -> int:
         return self.fake.held_cases()
 
+    def held_corrections(self) -> int:
+        return len(self.fake.payments) + len(self.fake.creditings)
+
     def calls(self) -> int:
         return self.fake.requests
 

@@ -146,8 +146,18 @@ class FileDropHarness(AgencyHarness):
             held.update((path.name, self.case_of(r)) for r in self.rows(self.profile.cases, path))
         return len(held)
 
+    def held_corrections(self) -> int:
+        """Rows in the files of the corrections sections (one per claim a correction names:
+        the suite's corrections each name one invoice)."""
+        return sum(
+            len(self.rows(section, path))
+            for section in self.profile.corrections
+            for path in self.files(section)
+        )
+
     def calls(self) -> int:
-        return len(self.files(self.profile.cases))
+        """Files written, of any section."""
+        return sum(len(self.files(section)) for section in self.profile.sections)
 
     def lose_next_answer(self) -> None:
         self.lose_answer = True

@@ -5,7 +5,8 @@ holds are its claims not rejected, a call is any request on the wire (token requ
 included). Misbehaviour is the fake's own: a queued 429 with ``Retry-After``, a queued 400 with
 a problem body, and handovers that are stored but time out before answering. Riverty honours no
 idempotency key on claims, so the suite holds it to ``lookup`` (the claim search by the
-``contractNumber`` that carries the delivery's key).
+``contractNumber`` that carries the delivery's key). Riverty validates claims and corrections
+between runs: every new connector (a new run) finds what the last one sent processed.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class RivertyHarness(AgencyHarness):
         return RivertyAgency(settings, context, sleep=self.waited.append)
 
     def agency(self) -> Agency:
+        self.fake.process()  # Riverty validates what it was given between two runs
         return self._agency(BASE_URL, TOKEN_URL)
 
     def broken_agency(self) -> Agency:
@@ -70,6 +72,10 @@ class RivertyHarness(AgencyHarness):
 
     def held_cases(self) -> int:
         return len(self.fake.holding())
+
+    def held_corrections(self) -> int:
+        """Corrections Riverty took and will apply (a numbered one sent again is not taken)."""
+        return len(self.fake.taken)
 
     def calls(self) -> int:
         return self.fake.calls

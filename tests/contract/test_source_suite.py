@@ -83,7 +83,11 @@ class ToySource(Source):
     type_name: ClassVar[str] = "toy"
     Settings: ClassVar[type[ConnectorSettings]] = ToySettings
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        incremental=True, fetch_by_id=True, can_book_payments=True, can_book_vouchers=True
+        incremental=True,
+        fetch_by_id=True,
+        can_book_payments=True,
+        can_book_vouchers=True,
+        idempotent_payments=True,
     )
 
     reads: ClassVar[int] = 0  # for the 'unstable_cursor' flaw: the cursor counts reads
@@ -394,6 +398,26 @@ def test_a_flawed_source_is_caught(flaw: str, check: Check, message: str, tmp_pa
 @pytest.mark.parametrize("check", BOOKING_CHECKS, ids=lambda c: c.__name__)
 def test_a_source_that_does_not_book_passes_by_saying_so(check: Check, tmp_path: Path) -> None:
     check(NonBookingHarness(tmp_path))
+
+
+class PaymentsOnceToy(ToySource):
+    """The toy that re-posts a payment registered again, and says so."""
+
+    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
+        incremental=True, fetch_by_id=True, can_book_payments=True, can_book_vouchers=True
+    )
+
+
+def test_a_source_that_declares_it_cannot_take_a_payment_twice_is_not_asked_to(
+    tmp_path: Path,
+) -> None:
+    class Harness(ToyHarness):
+        def source(self) -> Source:
+            return PaymentsOnceToy(self.store, self.page_size, self.flaws)
+
+    harness = Harness(tmp_path, frozenset({"payment_double_books"}))
+    with pytest.raises(pytest.skip.Exception, match="idempotent_payments = False"):
+        suite.check_payment_is_booked_once(harness)
 
 
 def test_a_source_that_books_without_declaring_it_is_caught(tmp_path: Path) -> None:

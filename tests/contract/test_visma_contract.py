@@ -18,7 +18,6 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
-import pytest
 import responses
 from pydantic import SecretStr
 
@@ -222,12 +221,9 @@ class VismaHarness(SourceHarness):
 
 
 class TestVismaContract(SourceContract):
-    harness_class = VismaHarness
+    """Visma's API cannot list an invoice's payments, so a partial payment registered again is
+    booked again: the source declares ``idempotent_payments = False`` and
+    ``payment_is_booked_once`` is skipped with that reason (reconciliation never registers an
+    interrupted Visma payment again; tests/integration/test_reconcile_booking_resume.py)."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="Visma's API cannot list an invoice's payments, so an earlier booking of a "
-        "partial payment cannot be found: registering it again books it again",
-    )
-    def test_payment_is_booked_once(self, harness: SourceHarness) -> None:
-        super().test_payment_is_booked_once(harness)
+    harness_class = VismaHarness

@@ -25,7 +25,8 @@ from .conftest import TODAY_ARG, invoke, one_json, query, run
 RECONCILE_KEYS = {
     "run_id", "updates_read", "updates_skipped", "unknown_updates", "receipts",
     "status_changes", "illegal_transitions", "settlement_lines", "lines_unmatched",
-    "lines_booked", "lines_partly_booked", "lines_failed", "booked", "ledger_payments_read",
+    "lines_booked", "lines_partly_booked", "lines_failed", "lines_manual", "booked",
+    "ledger_payments_read",
     "credit_notes_read", "bank_payments_read", "agency_payments_ignored", "quarantined",
     "corrections_queued", "corrections_sent", "corrections_rejected", "corrections_unknown",
     "corrections_retryable", "corrections_manual", "recovered", "problems",

@@ -4,10 +4,12 @@ It behaves like Amili as its public documentation describes it: client-credentia
 (form body, ``expires_in``), ``POST /orgs/{org}/invoices`` answered 202 with a ``QUEUED`` batch
 that Amili processes a little later (``SUCCESS``, ``PARTIAL`` or ``FAILED`` with per-invoice
 ``succeeded``/``failed``), ``{"summary", "data"}`` envelopes, payments and corrections as
-batches too, case pause/withdraw/resume, paged settlements, RFC 7807 problem details for
-refusals, and 429 with ``Retry-After``. Processing takes time: a queued batch is processed
-once ``queued_requests`` more requests have reached the fake (each request is a tick of the
-clock), so a poll may see ``QUEUED`` and a later run finds the invoices.
+batches too (kept with the ``IdempotencyKey`` header they came with, which the batch list's
+documented ``IdempotencyKey`` filter finds), case pause/withdraw/resume, paged settlements,
+RFC 7807 problem details for refusals, and 429 with ``Retry-After``. Processing takes time:
+a queued batch is processed once ``queued_requests`` more requests have reached the fake (each
+request is a tick of the clock), so a poll may see ``QUEUED`` and a later run finds the
+invoices.
 
 Misbehaviour on demand: ``throttle_next`` (429), ``refuse_next`` (a 4xx problem), ``lose_next``
 (the batch is stored, the answer times out) and ``refuse_invoice`` (one invoice fails inside an
@@ -76,6 +78,7 @@ class FakeBatch:
     items: list[dict[str, Any]]
     created_at: dt.datetime
     remaining: int
+    idempotency_key: str | None = None  # the IdempotencyKey header it was created with
     status: str = "QUEUED"
     succeeded: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any] | None] = field(default_factory=list)
@@ -243,7 +246,7 @@ class FakeAmili:
                 return code, _problem(code, "Unprocessable Entity", detail), {}
             return self._create_invoices(body)
         if method == "POST" and rest in ("/payments", "/corrections"):
-            return self._create_corrections(rest[1:], body)
+            return self._create_corrections(rest[1:], body, request.headers.get("IdempotencyKey"))
         if method == "POST" and (
             action := re.fullmatch(r"/cases/([^/]+)/(pause|resume|withdraw)", rest)
         ):
@@ -253,9 +256,17 @@ class FakeAmili:
             if batch is None:
                 return 404, _problem(404, "Not Found", "no such batch"), {}
             return 200, batch.answer(), {}
-        if method == "GET" and rest == "/batches":
-            state = query.get("State")
-            chosen = [b for b in self.batches.values() if state is None or b.status == state]
+        if method == "GET" and rest == "/batches":  # documented filters: State, Type, key
+            wanted = {
+                "status": query.get("State"),
+                "type": query.get("Type"),
+                "idempotency_key": query.get("IdempotencyKey"),
+            }
+            chosen = [
+                b
+                for b in self.batches.values()
+                if all(value is None or getattr(b, name) == value for name, value in wanted.items())
+            ]
             page = [b.answer()["data"] for b in chosen][: int(query.get("PageSize", 50))]
             return 200, {"summary": {"status": "SUCCESS", "nextPageToken": None}, "data": page}, {}
         if method == "GET" and rest == "/invoices":
@@ -288,7 +299,9 @@ class FakeAmili:
             return -1, batch.answer(), {}
         return 202, batch.answer(), {}
 
-    def _create_corrections(self, kind: str, body: Any) -> tuple[int, Any, dict[str, str]]:
+    def _create_corrections(
+        self, kind: str, body: Any, key: str | None
+    ) -> tuple[int, Any, dict[str, str]]:
         items = body.get(kind) if isinstance(body, dict) else None
         if not isinstance(items, list) or not items:
             return 400, _problem(400, "Bad Request", f"{kind} must be a non-empty list"), {}
@@ -298,6 +311,7 @@ class FakeAmili:
                 return 404, _problem(404, "Not Found", "unknown invoiceId"), {}
         (self.payments if kind == "payments" else self.corrections).extend(items)
         batch = self._new_batch(kind.upper().rstrip("S"), items)
+        batch.idempotency_key = key
         return 202, batch.answer(), {}
 
     def _case_action(self, case_id: str, action: str, body: Any) -> tuple[int, Any, dict[str, str]]:

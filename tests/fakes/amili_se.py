@@ -4,7 +4,8 @@
 from a registered IP), ``X-API-Key`` access tokens, ``POST /case--registrations`` answered 201
 with ``_cases``, ``_ocr_numbers`` and ``_ocr_numbers_ocr`` (one case and one OCR number per
 debt), Eve-style lists (``_items``, ``_meta``, ``where``), ``POST /creditor--payments`` and
-``/creditor--creditings`` with ``origin: creditor_system``, and Eve-style refusals
+``/creditor--creditings`` with ``origin: creditor_system`` (and their documented ``GET`` lists,
+filtered the same way), and Eve-style refusals
 (``_status: ERR``, ``_error``, ``_issues``). Faults on demand as in the Norwegian fake.
 """
 
@@ -122,6 +123,7 @@ class FakeAmiliSweden:
     registrations: list[dict[str, Any]] = field(default_factory=list)
     payments: list[dict[str, Any]] = field(default_factory=list)
     creditings: list[dict[str, Any]] = field(default_factory=list)
+    entries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # as GET lists them
     exchanges: list[Exchange] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
     token_requests: int = 0
@@ -182,9 +184,11 @@ class FakeAmiliSweden:
                 )
             return self._register(body)
         if request.method == "GET" and path == "/case--registrations":
-            return 200, self._list(query), {}
+            return 200, self._list(query, self.registrations, "case--registrations"), {}
         if request.method == "POST" and path in ("/creditor--payments", "/creditor--creditings"):
             return self._creditor_entry(path, body)
+        if request.method == "GET" and path in ("/creditor--payments", "/creditor--creditings"):
+            return 200, self._list(query, self.entries.get(path, []), path.lstrip("/")), {}
         return 404, _error(404, "The requested URL was not found on the server."), {}
 
     def _authenticate(
@@ -254,8 +258,9 @@ class FakeAmiliSweden:
             return -1, answer, {}
         return 201, answer, {}
 
-    def _list(self, query: dict[str, str]) -> dict[str, Any]:
-        items = self.registrations
+    def _list(
+        self, query: dict[str, str], items: list[dict[str, Any]], resource: str
+    ) -> dict[str, Any]:
         if "where" in query:
             where = json.loads(query["where"])
             items = [r for r in items if all(_matches(r, k, v) for k, v in where.items())]
@@ -263,7 +268,7 @@ class FakeAmiliSweden:
         page = items[:size]
         return {
             "_items": page,
-            "_links": {"self": {"href": "case--registrations", "title": "case--registrations"}},
+            "_links": {"self": {"href": resource, "title": resource}},
             "_meta": {"page": 1, "max_results": size, "total": len(items)},
         }
 
@@ -297,6 +302,7 @@ class FakeAmiliSweden:
             "_status": "OK",
             "_payment_status": "completed",
         }
+        self.entries.setdefault(path, []).append({**body, **answer})
         return 201, answer, {}
 
 

@@ -149,6 +149,7 @@ class RivertyFake:
         self.transactions: list[tuple[dt.datetime, dict[str, Any]]] = []
         self.numbers: dict[tuple[str, str], dict[str, Any]] = {}  # (kind, number) -> body
         self.pending: list[tuple[str, str, dict[str, Any]]] = []  # (kind, claim, body)
+        self.taken: list[tuple[str, str, dict[str, Any]]] = []  # every correction it will apply
         self.failures: list[tuple[str, Reply]] = []  # (path prefix, reply)
         self._skips: dict[int, int] = {}
         self.lose_answers = False
@@ -628,6 +629,7 @@ class RivertyFake:
         if number:
             self.numbers[(kind, number)] = body
         self.pending.append((kind, claim.number, body))
+        self.taken.append((kind, claim.number, body))
         if self.drop_correction_answers > 0:
             self.drop_correction_answers -= 1
             return 0, {}, requests.exceptions.ReadTimeout("read timed out")

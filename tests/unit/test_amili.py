@@ -300,6 +300,65 @@ def test_a_correction_for_an_invoice_amili_does_not_hold_is_rejected(rig: Rig) -
     assert not rig.fake.payments
 
 
+def _direct_payment(case_key: str, ref: str, invoice: str, key: str) -> Correction:
+    payment = Payment(
+        payment_id=f"pay-{key}",
+        source=SourceRef(system="ledger", company="c", record_id=f"pay-{key}"),
+        amount=Decimal("250.00"),
+        currency="NOK",
+        booking_date=dt.date(2026, 3, 1),
+        invoice_number=invoice,
+    )
+    return Correction(
+        key, CorrectionKind.PAYMENT, case_key, ref, invoice_number=invoice, payment=payment
+    )
+
+
+def test_a_payment_whose_answer_was_lost_is_found_by_its_key(rig: Rig) -> None:
+    agency = rig.agency()
+    case, ref = _accepted(rig, agency, "20130", "7130")
+    agency.correct([_direct_payment(case.case_key, ref, "7130", "corr-lost")])  # answer dropped
+    found = rig.agency().lookup("corr-lost")
+    assert found is not None
+    assert found.status is PushStatus.ACCEPTED
+    assert found.agency_ref is not None
+    assert found.agency_ref.startswith("batch/")
+    [batch] = [b for b in rig.fake.batches.values() if b.type == "PAYMENT"]
+    assert batch.idempotency_key == "corr-lost"  # the key travelled in the IdempotencyKey header
+    assert rig.agency().lookup("corr-never-sent") is None
+    assert agency.resendable_corrections == {CorrectionKind.PAYMENT, CorrectionKind.REDUCE}
+
+
+def test_without_the_key_header_no_correction_may_be_resent(rig: Rig) -> None:
+    agency = rig.agency(correction_key_header=None)
+    case, ref = _accepted(rig, agency, "20140", "7140")
+    agency.correct([_direct_payment(case.case_key, ref, "7140", "corr-plain")])
+    [batch] = [b for b in rig.fake.batches.values() if b.type == "PAYMENT"]
+    assert batch.idempotency_key is None
+    assert agency.lookup("corr-plain") is None  # cannot be found: the core leaves it to a person
+    assert agency.resendable_corrections == frozenset()
+
+
+def test_several_batches_under_one_key_leave_the_outcome_unknown(rig: Rig) -> None:
+    agency = rig.agency()
+    case, ref = _accepted(rig, agency, "20150", "7150")
+    agency.correct([_direct_payment(case.case_key, ref, "7150", "corr-twice")])
+    for batch in rig.fake.batches.values():  # as if Amili ignored the filter
+        batch.idempotency_key = "corr-twice"
+    found = rig.agency().lookup("corr-twice")
+    assert found is not None
+    assert found.status is PushStatus.UNKNOWN
+    assert "several batches" in (found.reason or "")
+
+
+def test_case_actions_are_never_resent_blindly(rig: Rig) -> None:
+    """Amili cannot be asked about a withdrawal, pause or resume: none of them is resendable,
+    so one whose answer was lost waits for a person (reconcile/corrections.py)."""
+    assert not {CorrectionKind.WITHDRAW, CorrectionKind.PAUSE, CorrectionKind.RESUME} & (
+        rig.agency().resendable_corrections
+    )
+
+
 @pytest.mark.parametrize(
     ("kind", "status"),
     [

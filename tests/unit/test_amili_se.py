@@ -172,7 +172,7 @@ def test_a_direct_payment_names_the_case_and_its_real_booking_date(rig: Rig) -> 
     assert sent["case"] == ref
     assert sent["bank_transaction_date"] == "Tue, 03 Mar 2026 00:00:00 GMT"
     assert sent["origin"] == "creditor_system"
-    assert sent["creditor_payment_reference"] == "bank-77"
+    assert sent["creditor_payment_reference"] == "c1"  # the correction's key: found by lookup
 
 
 def test_with_several_amili_cases_the_invoice_number_names_the_debt(rig: Rig) -> None:
@@ -206,7 +206,8 @@ def test_a_credit_note_is_a_crediting(rig: Rig) -> None:
     )
     assert agency.reduce(correction).status is PushStatus.ACCEPTED
     assert set(rig.fake.creditings[0]) <= CREDITING_FIELDS
-    assert rig.fake.creditings[0]["creditor_reference"] == "CN-8"
+    assert rig.fake.creditings[0]["credit_invoice"] == "CN-8"
+    assert rig.fake.creditings[0]["creditor_reference"] == "c3"  # the key: found by lookup
 
 
 def test_a_payment_for_a_case_amili_does_not_know_is_rejected(rig: Rig) -> None:

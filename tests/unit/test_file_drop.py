@@ -108,9 +108,11 @@ def test_empty_push_writes_nothing(tmp_path: Path) -> None:
 
 def test_push_writes_one_row_per_claim_with_all_columns(tmp_path: Path) -> None:
     drop = agency(tmp_path)
-    outcomes = drop.push([Delivery("key-1", make_case())])
+    case = make_case()
+    outcomes = drop.push([Delivery("key-1", case)])
+    # the files name the case by its key: that is its reference until a receipt names another
     assert [(o.idempotency_key, o.status, o.agency_ref) for o in outcomes] == [
-        ("key-1", PushStatus.SENT, None)
+        ("key-1", PushStatus.SENT, case.case_key)
     ]
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["cases_20260401_0001.csv"]

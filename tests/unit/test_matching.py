@@ -371,6 +371,24 @@ def test_agency_settlements_are_ignored(store: StateStore) -> None:
     assert seen_rows(store)["by-account"] == ("ignored", None, None)
 
 
+def test_a_payment_with_the_agencys_own_payment_reference_is_the_agencys(
+    store: StateStore,
+) -> None:
+    """Amili Sweden answers a registration with an OCR number per debt; money paid with it
+    went to the agency (and comes back in its settlement), so it is never a direct payment."""
+    row = claim_row("300", kid=KID_A, case_key="case-300")
+    row["agency_payment_ref"] = "20250000000000000171"
+    add_claims(store, row)
+    payments = [
+        payment("to-agency", reference="2025 0000 0000 0000 0171"),
+        payment("to-creditor", reference=KID_A),
+    ]
+    report = match_payments(store, PIPELINE, payments)
+    assert report.ignored == {"agency_settlement": 1}
+    assert report.matched == {"kid": 1}
+    assert seen_rows(store)["to-agency"] == ("ignored", None, None)
+
+
 def test_second_run_matches_nothing_again(store: StateStore) -> None:
     add_claims(store, claim_row("100", kid=KID_A))
     payments = [payment("p1", reference=KID_A), payment("p2", reference="?")]

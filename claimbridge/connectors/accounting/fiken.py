@@ -134,7 +134,11 @@ class FikenSource(Source):
     type_name: ClassVar[str] = "fiken"
     Settings: ClassVar[type[ConnectorSettings]] = FikenSettings
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        incremental=True, fetch_by_id=True, can_book_payments=True, can_book_vouchers=True
+        incremental=True,
+        fetch_by_id=True,
+        can_book_payments=True,
+        can_book_vouchers=True,
+        idempotent_payments=True,  # recognized by sale, date, amount and account
     )
     config_example: ClassVar[str] = """\
 # The Fiken company's slug, as in https://fiken.no/foretak/<slug>/

@@ -18,6 +18,7 @@ each one in quarantine with its line number.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -29,6 +30,7 @@ from claimbridge.connectors.accounting._tabular import (
     check_encoding,
     detect_format,
 )
+from claimbridge.connectors.accounting._vouchers import check_voucher
 from claimbridge.connectors.accounting.journal import BookingsJournal
 from claimbridge.connectors.base import (
     CheckItem,
@@ -74,6 +76,8 @@ _MODELS: dict[str, type[Party | Claim | Payment | CreditNote]] = {
 }
 
 PROBLEMS_KEY = "_problems"  # set on raw records that could not be read cleanly
+_ACCOUNT = r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,39}$"  # a ledger account code in the journal
+_ACCOUNT_RE = re.compile(_ACCOUNT)
 
 
 class OpenItemsSettings(ConnectorSettings):
@@ -84,10 +88,8 @@ class OpenItemsSettings(ConnectorSettings):
     journal: Path | None = Field(
         default=None, description="bookings journal CSV that reconciliation appends to"
     )
-    journal_bank_account: str = Field(default="1920", pattern=r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,39}$")
-    journal_receivables_account: str = Field(
-        default="1500", pattern=r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,39}$"
-    )
+    journal_bank_account: str = Field(default="1920", pattern=_ACCOUNT)
+    journal_receivables_account: str = Field(default="1500", pattern=_ACCOUNT)
     format: Literal["auto", "csv", "jsonl"] = "auto"
     encoding: str = "utf-8"
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
@@ -117,6 +119,7 @@ class OpenItemsFileSource(Source):
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
         can_book_payments=True,
         can_book_vouchers=True,  # with `journal` set
+        idempotent_payments=True,  # the journal's external reference is the payment id
     )
 
     def __init__(self, settings: ConnectorSettings, context: ConnectorContext) -> None:
@@ -255,6 +258,9 @@ class OpenItemsFileSource(Source):
         )
 
     def book_voucher(self, voucher: Voucher) -> str:
+        """Append the voucher to the journal; one that does not balance (or has unusable
+        lines) is refused before the journal is opened."""
+        check_voucher(voucher, connector=self.context.name or self.type_name, account=_ACCOUNT_RE)
         return self.journal.book_voucher(voucher)
 
     def find_booking(self, external_ref: str) -> str | None:

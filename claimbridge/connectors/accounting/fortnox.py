@@ -172,7 +172,11 @@ class FortnoxSource(Source):
     type_name: ClassVar[str] = "fortnox"
     Settings: ClassVar[type[ConnectorSettings]] = FortnoxSettings
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        incremental=True, fetch_by_id=True, can_book_payments=True, can_book_vouchers=True
+        incremental=True,
+        fetch_by_id=True,
+        can_book_payments=True,
+        can_book_vouchers=True,
+        idempotent_payments=True,  # an earlier payment is recognized by invoice, date and amount
     )
     config_example: ClassVar[str] = """\
 # A Fortnox integration (Developer portal -> your app). Scopes: customer, invoice, payment,

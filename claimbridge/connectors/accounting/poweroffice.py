@@ -143,7 +143,11 @@ class PowerOfficeSource(Source):
     type_name: ClassVar[str] = "poweroffice"
     Settings: ClassVar[type[ConnectorSettings]] = PowerOfficeSettings
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        incremental=True, fetch_by_id=True, can_book_payments=True, can_book_vouchers=True
+        incremental=True,
+        fetch_by_id=True,
+        can_book_payments=True,
+        can_book_vouchers=True,
+        idempotent_payments=True,  # found by our reference (ExternalImportReference)
     )
     config_example: ClassVar[str] = """\
 # PowerOffice Go API v2. Keys: the application key of your integration, the client key the

@@ -145,7 +145,11 @@ class TripletexSource(Source):
     type_name: ClassVar[str] = "tripletex"
     Settings: ClassVar[type[ConnectorSettings]] = TripletexSettings
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        incremental=True, fetch_by_id=True, can_book_payments=True, can_book_vouchers=True
+        incremental=True,
+        fetch_by_id=True,
+        can_book_payments=True,
+        can_book_vouchers=True,
+        idempotent_payments=True,  # an earlier payment is recognized by invoice, date and amount
     )
     config_example: ClassVar[str] = """\
 # Tripletex API v2. The consumer token comes with the integration; the company creates an

@@ -158,7 +158,13 @@ class VismaSource(Source):
     type_name: ClassVar[str] = "visma"
     Settings: ClassVar[type[ConnectorSettings]] = VismaSettings
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        incremental=True, fetch_by_id=True, can_book_payments=True, can_book_vouchers=True
+        incremental=True,
+        fetch_by_id=True,
+        can_book_payments=True,
+        can_book_vouchers=True,
+        # Visma cannot list an invoice's payments: a partial payment registered again is
+        # booked again, so an interrupted one goes to a person (reconcile/booking.py)
+        idempotent_payments=False,
     )
     config_example: ClassVar[str] = """\
 # An OAuth2 app from the Visma Developer Portal, authorized once by a user of the company

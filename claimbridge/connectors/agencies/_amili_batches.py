@@ -25,6 +25,7 @@ __all__ = [
     "Batch",
     "BatchItem",
     "batch_handle",
+    "correction_outcome",
     "outcome_for",
     "parse_batch",
     "parse_handle",
@@ -152,6 +153,22 @@ def outcome_for(
     return PushOutcome(
         key, PushStatus.UNKNOWN, reason=f"missing from Amili's batch {batch.batch_id}"
     )
+
+
+def correction_outcome(key: str, batch: Batch, pending_states: frozenset[str]) -> PushOutcome:
+    """What became of a correction (a payment, a credit note) from its own batch: one
+    correction per batch, so the batch's verdict is the correction's."""
+    ref = f"batch/{batch.batch_id}"
+    if batch.pending(pending_states):
+        return PushOutcome(key, PushStatus.SENT, agency_ref=ref)
+    if batch.succeeded:
+        return PushOutcome(key, PushStatus.ACCEPTED, agency_ref=ref)
+    if batch.failed or batch.status == "FAILED":
+        reasons = "; ".join(i.reason or "refused" for i in batch.failed.values())
+        return PushOutcome(
+            key, PushStatus.REJECTED, reason=f"Amili refused it: {reasons or 'FAILED'}"
+        )
+    return PushOutcome(key, PushStatus.UNKNOWN, reason=f"Amili's batch {batch.batch_id} is empty")
 
 
 def batch_handle(batch_id: str, invoice_numbers: Sequence[str]) -> str:

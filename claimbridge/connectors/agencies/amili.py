@@ -27,6 +27,7 @@ from pydantic import Field, SecretStr, field_validator
 from claimbridge.connectors.agencies._amili_auth import AmiliBearerAuth, ClientCredentialTokens
 from claimbridge.connectors.agencies._amili_batches import (
     Batch,
+    correction_outcome,
     outcome_for,
     parse_batch,
     parse_handle,
@@ -60,6 +61,7 @@ from claimbridge.connectors.base import (
     ConnectorContext,
     ConnectorSettings,
     Correction,
+    CorrectionKind,
     Delivery,
     PushOutcome,
     PushStatus,
@@ -108,6 +110,12 @@ class AmiliSettings(ConnectorSettings):
     )
     invoice_lookup_param: str = Field(
         default="uniqueSourceInvoiceId", description="query parameter that filters invoices"
+    )
+    correction_key_header: str | None = Field(
+        default="IdempotencyKey",
+        description="header carrying a correction's key, found again with the batch list's "
+        "IdempotencyKey filter (not public: confirm with Amili; unset: lost corrections go to "
+        "a person)",
     )
     pause_path: str = Field(
         default="/orgs/{organization_id}/cases/{case_id}/pause",
@@ -312,6 +320,9 @@ class AmiliAgency(Agency):
             return outcome_for(idempotency_key, numbers, batch, pending)
         found = self._invoices_of(idempotency_key)
         if not found:
+            by_key = self._correction_batch(idempotency_key)
+            if by_key is not None:
+                return by_key
             if self._batches_queued():
                 reason = "Amili has batches still queued; asked again next run"
                 return PushOutcome(idempotency_key, PushStatus.UNKNOWN, reason=reason)
@@ -320,6 +331,34 @@ class AmiliAgency(Agency):
         if not all(case_ids):
             return PushOutcome(idempotency_key, PushStatus.UNKNOWN, reason="held without a case id")
         return PushOutcome(idempotency_key, PushStatus.ACCEPTED, agency_ref=",".join(case_ids))
+
+    @property
+    def resendable_corrections(self) -> frozenset[CorrectionKind]:
+        """Payments and credit notes, found by their key when it travels with them; never the
+        case actions (withdraw, pause, resume), which Amili cannot be asked about."""
+        if self.settings.correction_key_header is None:
+            return frozenset()
+        return frozenset({CorrectionKind.PAYMENT, CorrectionKind.REDUCE})
+
+    def _correction_batch(self, key: str) -> PushOutcome | None:
+        """The batch a correction sent under ``key`` made, by the batch list's documented
+        ``IdempotencyKey`` filter; None when there is none (or keys are not sent)."""
+        if self.settings.correction_key_header is None:
+            return None
+        params: dict[str, str | int] = {"IdempotencyKey": key, "PageSize": 2}
+        answer = json_object(
+            self.client.get(self._org("/batches"), params=params), "batch list", self.name
+        )
+        data = answer.get("data")
+        if not isinstance(data, list):
+            raise ParseError("Amili's batch list has no 'data' list", field="data")
+        batches = [parse_batch(item, where="batch list") for item in data if item is not None]
+        if len(batches) > 1:  # one key, one batch: the filter was not applied
+            reason = "Amili listed several batches for one key; is the IdempotencyKey filter on?"
+            return PushOutcome(key, PushStatus.UNKNOWN, reason=reason)
+        if not batches:
+            return None
+        return correction_outcome(key, batches[0], frozenset(self.settings.pending_states))
 
     def _batches_queued(self) -> bool:
         """Whether Amili still has unprocessed batches: a delivery may be in one of them."""
@@ -380,7 +419,11 @@ class AmiliAgency(Agency):
             reason = f"Amili holds no invoice {correction.invoice_number} for this case"
             return PushOutcome(key, PushStatus.REJECTED, reason=reason)
         payload = body(correction, invoice_id)
-        sent = send_outcome(lambda: self.client.post(self._org(path), json=payload), [key])
+        header = self.settings.correction_key_header
+        headers = {header: key} if header else None
+        sent = send_outcome(
+            lambda: self.client.post(self._org(path), json=payload, headers=headers), [key]
+        )
         if isinstance(sent, list):
             return sent[0]
         return self._correction_verdict(key, sent, correction.invoice_number)

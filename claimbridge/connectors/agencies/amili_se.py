@@ -41,6 +41,7 @@ from claimbridge.connectors.base import (
     ConnectorContext,
     ConnectorSettings,
     Correction,
+    CorrectionKind,
     Delivery,
     PushOutcome,
     PushStatus,
@@ -52,6 +53,11 @@ from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings, ch
 __all__ = ["AmiliSwedenAgency", "AmiliSwedenSettings"]
 
 _MAX_TEXT = 200
+#: where a correction's key travels: the documented tracking reference of each resource
+_CORRECTION_REFERENCES = (
+    ("/creditor--payments", "creditor_payment_reference"),
+    ("/creditor--creditings", "creditor_reference"),
+)
 
 
 class AmiliSwedenSettings(ConnectorSettings):
@@ -210,22 +216,37 @@ class AmiliSwedenAgency(Agency):
             ],
         }
 
+    #: corrections lookup finds by the key in their tracking reference: none is ever lost
+    resendable_corrections: ClassVar[frozenset[CorrectionKind]] = frozenset(
+        {CorrectionKind.PAYMENT, CorrectionKind.REDUCE}
+    )
+
     def lookup(self, idempotency_key: str, agency_ref: str | None = None) -> PushOutcome | None:
-        """The registration whose first debt carries the delivery's key, if Amili holds one."""
+        """The registration whose first debt carries the delivery's key, else the creditor
+        payment or crediting whose tracking reference is the key, if Amili holds one."""
         where = json.dumps({f"debts.{self.settings.key_field}": f"{idempotency_key}-0"})
-        response = self.client.get("/case--registrations", params={"where": where})
-        items = json_object(response, "registration list", self.name).get("_items")
-        if not isinstance(items, list):
-            raise ParseError("Amili's registration list has no '_items' list", field="_items")
-        for item in items:  # never trust that the filter was applied
-            debts = item.get("debts") if isinstance(item, dict) else None
+        for item in self._listed("/case--registrations", where, "registration list"):
+            debts = item.get("debts")
             if not isinstance(debts, list) or not debts or not isinstance(debts[0], dict):
                 continue
             if debts[0].get(self.settings.key_field) != f"{idempotency_key}-0":
                 continue
             numbers = [str(d.get("invoice_number")) for d in debts if isinstance(d, dict)]
             return _registration_outcome(idempotency_key, numbers, item)
+        for path, field in _CORRECTION_REFERENCES:
+            where = json.dumps({field: idempotency_key})
+            for item in self._listed(path, where, "correction list"):
+                if item.get(field) == idempotency_key:
+                    return _correction_outcome(idempotency_key, item)
         return None
+
+    def _listed(self, path: str, where: str, what: str) -> list[dict[str, Any]]:
+        """An Eve list's items; the filter is checked again by the caller (never trusted)."""
+        response = self.client.get(path, params={"where": where})
+        items = json_object(response, what, self.name).get("_items")
+        if not isinstance(items, list):
+            raise ParseError(f"Amili's {what} has no '_items' list", field="_items")
+        return [item for item in items if isinstance(item, dict)]
 
     # corrections -------------------------------------------------------------------------
 
@@ -240,7 +261,7 @@ class AmiliSwedenAgency(Agency):
             "currency": payment.currency,
             "amount": money(payment.amount),
             "bank_transaction_date": _rfc1123(payment.booking_date),
-            "creditor_payment_reference": payment.payment_id,
+            "creditor_payment_reference": correction.idempotency_key,  # found again by lookup
             "origin": "creditor_system",
         }
         return self._post_correction(correction, "/creditor--payments", body)
@@ -255,7 +276,8 @@ class AmiliSwedenAgency(Agency):
             "currency": note.currency,
             "amount": money(note.amount),
             "client_registration_date": _rfc1123(note.issue_date),
-            "creditor_reference": note.credit_note_number,
+            "credit_invoice": note.credit_note_number,
+            "creditor_reference": correction.idempotency_key,  # found again by lookup
             "origin": "creditor_system",
         }
         return self._post_correction(correction, "/creditor--creditings", body)
@@ -276,12 +298,7 @@ class AmiliSwedenAgency(Agency):
         sent = send_outcome(lambda: self.client.post(path, json=body), [key])
         if isinstance(sent, list):
             return sent[0]
-        answer = json_object(sent, "answer", self.name)
-        state = str(answer.get("_payment_status") or answer.get("status") or "").lower()
-        if answer.get("_status") not in (None, "OK") or state == "error":
-            reason = _text(answer.get("status_reason_locale")) or f"Amili answered {state or 'ERR'}"
-            return PushOutcome(key, PushStatus.REJECTED, reason=reason)
-        return PushOutcome(key, PushStatus.ACCEPTED, agency_ref=_text(answer.get("_id")))
+        return _correction_outcome(key, json_object(sent, "answer", self.name))
 
     # checks ------------------------------------------------------------------------------
 
@@ -388,6 +405,15 @@ def _registration_outcome(key: str, numbers: Sequence[str], answer: dict[str, An
         agency_ref=",".join(str(_text(c)) for c in cases),
         payment_refs=refs,
     )
+
+
+def _correction_outcome(key: str, answer: dict[str, Any]) -> PushOutcome:
+    """A creditor payment or crediting as Amili holds it: refused (``error``) or taken."""
+    state = str(answer.get("_payment_status") or answer.get("status") or "").lower()
+    if answer.get("_status") not in (None, "OK") or state == "error":
+        reason = _text(answer.get("status_reason_locale")) or f"Amili answered {state or 'ERR'}"
+        return PushOutcome(key, PushStatus.REJECTED, reason=reason)
+    return PushOutcome(key, PushStatus.ACCEPTED, agency_ref=_text(answer.get("_id")))
 
 
 def _rfc1123(day: dt.date) -> str:

@@ -27,6 +27,7 @@ on a later :meth:`~FileDropAgency.updates` call whose ``since`` has passed them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -191,6 +192,16 @@ class FileDropAgency(Agency):
         )
 
     @property
+    def resendable_corrections(self) -> frozenset[CorrectionKind]:
+        """Every kind the profile carries: ``lookup`` finds every correction delivered (its key
+        is in a written, and with ``sftp`` uploaded, file), so one it does not find never
+        reached the agency, and sending it again re-uploads the file already written."""
+        try:
+            return self.drop_profile.kinds
+        except MappingError:
+            return frozenset()
+
+    @property
     def drop_profile(self) -> DropProfile:
         """The whole profile: cases, corrections sections, return files."""
         if self._drop is None:
@@ -271,11 +282,19 @@ class FileDropAgency(Agency):
     # --- push and correct -----------------------------------------------------------------
 
     def push(self, deliveries: Sequence[Delivery]) -> list[PushOutcome]:
-        """One file per ``batch_size`` new deliveries; ``SENT`` once the file is delivered."""
+        """One file per ``batch_size`` new deliveries; ``SENT`` once the file is delivered,
+        with the case key as the agency reference: it is what the files name the case by,
+        until a receipt names the agency's own reference."""
         if not deliveries:
             return []
         outcomes = self._send(self.profile, deliveries)
-        return [outcomes[d.idempotency_key] for d in deliveries]
+        answered = []
+        for delivery in deliveries:
+            outcome = outcomes[delivery.idempotency_key]
+            if outcome.status is PushStatus.SENT and outcome.agency_ref is None:
+                outcome = dataclasses.replace(outcome, agency_ref=delivery.case.case_key)
+            answered.append(outcome)
+        return answered
 
     def correct(self, corrections: Sequence[Correction]) -> list[PushOutcome]:
         """One file per corrections section (and ``batch_size``) with the corrections of the

@@ -61,6 +61,7 @@ from claimbridge.connectors.base import (
     ConnectorContext,
     ConnectorSettings,
     Correction,
+    CorrectionKind,
     Delivery,
     NotSupportedError,
     PushOutcome,
@@ -106,6 +107,12 @@ class RivertyAgency(Agency):
     )
 
     config_example: ClassVar[str] = CONFIG_EXAMPLE
+
+    #: numbered corrections Riverty processes once however often they come; never a recall
+    #: (it carries no number, and a partial recall sent twice could recall twice)
+    resendable_corrections: ClassVar[frozenset[CorrectionKind]] = frozenset(
+        {CorrectionKind.PAYMENT, CorrectionKind.REDUCE}
+    )
 
     settings: RivertySettings
 
