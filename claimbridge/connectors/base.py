@@ -360,6 +360,15 @@ class Agency(Connector):
         Raises ``AuthError`` when the signature does not verify: nothing in it may be used."""
         raise NotSupportedError("webhooks are not supported", connector=self.type_name)
 
+    @property
+    def resendable_corrections(self) -> frozenset[CorrectionKind]:
+        """Correction kinds that may be sent again when ``lookup`` does not find them: those
+        whose every delivery ``lookup`` finds (so "not found" means "never arrived"), or that
+        the agency processes once however often they come (a numbered payment). None by
+        default: an unfound correction waits for a person. Agencies that honour our
+        idempotency keys take every kind again whatever this says."""
+        return frozenset()
+
     def correct(self, corrections: Sequence[Correction]) -> list[PushOutcome]:
         """Deliver corrections, one outcome each; an empty batch makes no network call.
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -157,17 +157,11 @@ def describe(correction: Correction) -> str:
 
 
 def resendable(agency: Agency) -> frozenset[CorrectionKind]:
-    """Correction kinds that may be sent again when ``lookup`` does not find them.
-
-    An agency that honours our idempotency keys takes every kind again. Any other names the
-    kinds in ``resendable_corrections``: those whose every delivery its ``lookup`` finds (so
-    "not found" means "never arrived"), or that the agency processes once however often they
-    come (a numbered payment). Undeclared means none: an unfound correction waits for a person.
-    """
+    """Correction kinds that may be sent again when ``lookup`` does not find them (see
+    ``Agency.resendable_corrections``): every kind where the agency honours our keys."""
     if agency.capabilities.idempotency_keys:
         return frozenset(CorrectionKind)
-    declared: Iterable[str] = getattr(agency, "resendable_corrections", ())
-    return frozenset(CorrectionKind(kind) for kind in declared)
+    return agency.resendable_corrections
 
 
 class CorrectionChannel:

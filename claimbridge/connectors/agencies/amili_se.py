@@ -216,10 +216,10 @@ class AmiliSwedenAgency(Agency):
             ],
         }
 
-    #: corrections lookup finds by the key in their tracking reference: none is ever lost
-    resendable_corrections: ClassVar[frozenset[CorrectionKind]] = frozenset(
-        {CorrectionKind.PAYMENT, CorrectionKind.REDUCE}
-    )
+    @property
+    def resendable_corrections(self) -> frozenset[CorrectionKind]:
+        """Corrections lookup finds by the key in their tracking reference: none is ever lost."""
+        return frozenset({CorrectionKind.PAYMENT, CorrectionKind.REDUCE})
 
     def lookup(self, idempotency_key: str, agency_ref: str | None = None) -> PushOutcome | None:
         """The registration whose first debt carries the delivery's key, else the creditor

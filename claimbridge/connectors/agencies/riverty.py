@@ -108,11 +108,11 @@ class RivertyAgency(Agency):
 
     config_example: ClassVar[str] = CONFIG_EXAMPLE
 
-    #: numbered corrections Riverty processes once however often they come; never a recall
-    #: (it carries no number, and a partial recall sent twice could recall twice)
-    resendable_corrections: ClassVar[frozenset[CorrectionKind]] = frozenset(
-        {CorrectionKind.PAYMENT, CorrectionKind.REDUCE}
-    )
+    @property
+    def resendable_corrections(self) -> frozenset[CorrectionKind]:
+        """Numbered corrections, which Riverty processes once however often they come; never
+        a recall (it carries no number, and a partial recall sent twice could recall twice)."""
+        return frozenset({CorrectionKind.PAYMENT, CorrectionKind.REDUCE})
 
     settings: RivertySettings
 
