@@ -21,7 +21,7 @@ import click
 
 from claimbridge import __version__
 from claimbridge.cli import cases, reporting, runs, services, setup
-from claimbridge.cli._context import DEFAULT_CONFIG, Ctx, _parse_date
+from claimbridge.cli._context import DEFAULT_CONFIG, Ctx, parse_date
 from claimbridge.errors import EXIT_INTERRUPTED, ClaimbridgeError
 
 __all__ = ["cli", "main"]
@@ -45,7 +45,7 @@ __all__ = ["cli", "main"]
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.option(
     "--today",
-    callback=_parse_date,
+    callback=parse_date,
     hidden=True,
     help="Decide as if today were this date (testing and what-if runs).",
 )

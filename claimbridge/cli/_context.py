@@ -15,6 +15,8 @@ DEFAULT_CONFIG = "claimbridge.toml"
 
 @dataclass
 class Ctx:
+    """The global options, handed to every command (``@pass_ctx``)."""
+
     config_path: Path
     json: bool
     debug: bool
@@ -23,6 +25,7 @@ class Ctx:
     today: dt.date
 
     def load(self) -> Any:
+        """The validated config; logging configured from it unless the options say otherwise."""
         from claimbridge.config import load_config
         from claimbridge.logs import configure_logging
 
@@ -34,14 +37,18 @@ class Ctx:
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
+pipeline_option = click.option("--pipeline", "-p", help="Pipeline name (default: the only one).")
+"""The ``--pipeline/-p`` option of commands that work on one configured pipeline."""
 
-def _parse_optional_date(
+
+def parse_optional_date(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> dt.date | None:
-    return None if value is None else _parse_date(ctx, param, value)
+    return None if value is None else parse_date(ctx, param, value)
 
 
-def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date:
+def parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date:
+    """A YYYY-MM-DD option; today when not given."""
     if value is None:
         return dt.date.today()
     try:
@@ -50,5 +57,6 @@ def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None)
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _echo_json(data: Any) -> None:
+def echo_json(data: Any) -> None:
+    """One JSON document on stdout: decimals, dates and paths as strings, text unescaped."""
     click.echo(json.dumps(data, default=str, ensure_ascii=False))

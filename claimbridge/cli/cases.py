@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from claimbridge.cli._context import Ctx, _echo_json, _parse_optional_date, pass_ctx
+from claimbridge.cli._context import Ctx, echo_json, parse_optional_date, pass_ctx, pipeline_option
 from claimbridge.errors import EXIT_PARTIAL, UsageError
 
 
@@ -97,11 +97,11 @@ def cases_why(obj: Ctx, invoice: str, pipeline: str | None) -> None:
 
 @cases.command("approve")
 @click.argument("invoices", nargs=-1)
-@click.option("--pipeline", "-p", help="Pipeline name (default: the only one).")
+@pipeline_option
 @click.option("--all", "approve_all", is_flag=True, help="Every claim waiting for approval…")
 @click.option("--max-amount", type=decimal.Decimal, help="…with at most this principal")
 @click.option("--currency", help="…in this currency")
-@click.option("--due-before", callback=_parse_optional_date, help="…due before this date")
+@click.option("--due-before", callback=parse_optional_date, help="…due before this date")
 @pass_ctx
 def cases_approve(
     obj: Ctx,
@@ -135,7 +135,7 @@ def cases_approve(
     finally:
         store.close()
     if obj.json:
-        _echo_json({"approved": approved})
+        echo_json({"approved": approved})
     else:
         click.echo(f"approved {len(approved)} claim(s); the next run hands them over")
     missing = set(invoices) - set(approved)
@@ -168,7 +168,7 @@ def payments() -> None:
 
 
 @payments.command("unmatched")
-@click.option("--pipeline", "-p", help="Pipeline name (default: the only one).")
+@pipeline_option
 @click.option("--limit", default=1000, show_default=True)
 @pass_ctx
 def payments_unmatched(obj: Ctx, pipeline: str | None, limit: int) -> None:
@@ -184,7 +184,7 @@ def payments_unmatched(obj: Ctx, pipeline: str | None, limit: int) -> None:
         store.close()
     if obj.json:
         for row in rows:
-            _echo_json(
+            echo_json(
                 {
                     "source": row.source,
                     "payment_id": row.payment_id,

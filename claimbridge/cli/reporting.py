@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from claimbridge.cli._context import Ctx, _echo_json, _parse_optional_date, pass_ctx
+from claimbridge.cli._context import Ctx, echo_json, parse_optional_date, pass_ctx
 from claimbridge.errors import EXIT_PARTIAL, UsageError
 
 
@@ -20,12 +20,12 @@ from claimbridge.errors import EXIT_PARTIAL, UsageError
 )
 @click.option("--pipeline", "-p", help="Only this pipeline (default: all in the state store).")
 @click.option(
-    "--as-of", callback=_parse_optional_date, help="Aging and resolution on this day [today]."
+    "--as-of", callback=parse_optional_date, help="Aging and resolution on this day [today]."
 )
 @click.option(
-    "--since", callback=_parse_optional_date, help="Settlements, payments, hand-overs from this day"
+    "--since", callback=parse_optional_date, help="Settlements, payments, hand-overs from this day"
 )
-@click.option("--until", callback=_parse_optional_date, help="…up to and including this day.")
+@click.option("--until", callback=parse_optional_date, help="…up to and including this day.")
 @click.option(
     "--buckets",
     default="30,60,90,180,365",
@@ -87,7 +87,7 @@ def report(
         except OSError as exc:
             raise UsageError(f"cannot write {html_path}: {exc.strerror}") from None
     if obj.json or as_json:
-        _echo_json(report_json(reports, filters, as_of=as_of, edges=edges))
+        echo_json(report_json(reports, filters, as_of=as_of, edges=edges))
     elif html_path is not None:
         click.echo(f"wrote {html_path}")
     else:

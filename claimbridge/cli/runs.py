@@ -11,12 +11,12 @@ from typing import Any
 
 import click
 
-from claimbridge.cli._context import Ctx, _echo_json, pass_ctx
+from claimbridge.cli._context import Ctx, echo_json, pass_ctx, pipeline_option
 from claimbridge.errors import EXIT_PARTIAL, ClaimbridgeError, UsageError
 
 
 @click.command()
-@click.option("--pipeline", "-p", help="Pipeline name (default: the only one).")
+@pipeline_option
 @click.option("--dry-run", is_flag=True, help="Decide and report, send nothing, write nothing.")
 @pass_ctx
 def sync(obj: Ctx, pipeline: str | None, dry_run: bool) -> None:
@@ -25,7 +25,7 @@ def sync(obj: Ctx, pipeline: str | None, dry_run: bool) -> None:
 
 
 @click.command()
-@click.option("--pipeline", "-p", help="Pipeline name (default: the only one).")
+@pipeline_option
 @click.option("--invoice", "-i", "invoices", multiple=True, help="Invoice number (repeatable).")
 @click.option(
     "--file",
@@ -93,7 +93,7 @@ def _run_sync(
         spec.close()
         store.close()
     if obj.json:
-        _echo_json({**stats.to_dict(), "not_sent": blocked} if only else stats.to_dict())
+        echo_json({**stats.to_dict(), "not_sent": blocked} if only else stats.to_dict())
     else:
         from claimbridge.output import print_sync_stats
 
@@ -170,7 +170,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
 
 
 @click.command()
-@click.option("--pipeline", "-p", help="Pipeline name (default: the only one).")
+@pipeline_option
 @pass_ctx
 def reconcile(obj: Ctx, pipeline: str | None) -> None:
     """Read what came back (receipts, statuses, settlements), book it in the ledger, and report
@@ -178,7 +178,7 @@ def reconcile(obj: Ctx, pipeline: str | None) -> None:
     config = obj.load()
     stats = _reconcile(obj, config, pipeline)
     if obj.json:
-        _echo_json(stats.to_dict())
+        echo_json(stats.to_dict())
     else:
         from claimbridge.output import print_reconcile_stats
 
@@ -189,7 +189,7 @@ def reconcile(obj: Ctx, pipeline: str | None) -> None:
 
 
 @click.command("run")
-@click.option("--pipeline", "-p", help="Pipeline name (default: the only one).")
+@pipeline_option
 @pass_ctx
 def run_command(obj: Ctx, pipeline: str | None) -> None:
     """Sync, then reconcile: the one command a scheduler calls.
@@ -225,7 +225,7 @@ def run_command(obj: Ctx, pipeline: str | None) -> None:
     result["reconcile"] = stats.to_dict()
     codes.append(_reconcile_exit_code(stats))
     if obj.json:
-        _echo_json(result)
+        echo_json(result)
     else:
         from claimbridge.output import print_reconcile_stats, print_sync_stats
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from claimbridge.cli._context import DEFAULT_CONFIG, Ctx, _echo_json, pass_ctx
+from claimbridge.cli._context import DEFAULT_CONFIG, Ctx, echo_json, pass_ctx
 from claimbridge.errors import ClaimbridgeError, UsageError
 
 
@@ -72,7 +72,7 @@ def check(obj: Ctx, pipeline: str | None) -> None:
         store_message = str(exc)
     ok = all(r.ok for r in results) and store_ok
     if obj.json:
-        _echo_json(
+        echo_json(
             {
                 "ok": ok,
                 "state": {"ok": store_ok},
@@ -134,7 +134,7 @@ def plugins(obj: Ctx) -> None:
         "payment_feeds": registry.payment_feeds,
     }
     if obj.json:
-        _echo_json(
+        echo_json(
             {
                 **{g: sorted(v) for g, v in groups.items()},
                 "failures": [
@@ -186,6 +186,6 @@ def postal_refresh(obj: Ctx, country: str, url: str | None) -> None:
         url = BRING_URL
     result = refresh_register(country, url)
     if obj.json:
-        _echo_json({"country": result.country, "path": str(result.path), "entries": result.entries})
+        echo_json({"country": result.country, "path": str(result.path), "entries": result.entries})
     else:
         click.echo(f"{result.country}: {result.entries} postal codes written to {result.path}")
