@@ -21,7 +21,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, select
 
@@ -42,7 +42,7 @@ from claimbridge.errors import (
     UnreachableError,
 )
 from claimbridge.grouping import idempotency_key
-from claimbridge.reconcile.context import RunContext
+from claimbridge.reconcile.context import ReconcileStats, RunContext
 from claimbridge.reconcile.payments import CREDIT_NOTE_PREFIX
 from claimbridge.schemas import (
     CaseStatus,
@@ -53,7 +53,7 @@ from claimbridge.schemas import (
     PaymentKind,
     SourceRef,
 )
-from claimbridge.state import OutboxItem
+from claimbridge.state import OutboxItem, StateStore
 from claimbridge.state import payments as pq
 from claimbridge.state import reconciliation as rq
 from claimbridge.state.payments import PaymentRow
@@ -64,10 +64,12 @@ __all__ = [
     "CORRECTION_KINDS",
     "REASONS",
     "TWIN_WINDOW_DAYS",
+    "ChannelRun",
     "CorrectionChannel",
     "correction_from_json",
     "correction_json",
     "deliver_corrections",
+    "describe",
     "report_corrections",
     "resendable",
 ]
@@ -164,13 +166,30 @@ def resendable(agency: Agency) -> frozenset[CorrectionKind]:
     return agency.resendable_corrections
 
 
+class ChannelRun(Protocol):
+    """What :class:`CorrectionChannel` needs of the run it records for: a reconcile run's
+    :class:`RunContext`, or a person recording an outcome by hand."""
+
+    @property
+    def pipeline(self) -> str: ...
+    @property
+    def store(self) -> StateStore: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def stats(self) -> ReconcileStats: ...
+    @property
+    def unknown_counted(self) -> set[str]: ...
+    def now(self) -> dt.datetime: ...
+
+
 class CorrectionChannel:
     """Corrections through :func:`deliver_channel`: sent with ``Agency.correct``; outcomes go
     into the case's communication log and the audit trail."""
 
     kinds: tuple[str, ...] = CORRECTION_KINDS
 
-    def __init__(self, ctx: RunContext):
+    def __init__(self, ctx: ChannelRun):
         self.pipeline = ctx.pipeline
         self.store = ctx.store
         self.run_id = ctx.run_id
