@@ -4,8 +4,8 @@ Human output by default (tables, progress bars on long work); ``--json`` for sch
 Every error ends the program with its class's exit code and one line on stderr; a traceback
 only with ``--debug``.
 
-The commands live in modules by concept (``setup``, ``runs``, ``cases``, ``reporting``,
-``services``); this module is the group, its global options and the entry point.
+The commands live in modules by concept (``setup``, ``runs``, ``cases``, ``outbox``,
+``reporting``, ``services``); this module is the group, its global options and the entry point.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import NoReturn
 import click
 
 from claimbridge import __version__
-from claimbridge.cli import cases, reporting, runs, services, setup
+from claimbridge.cli import cases, outbox, reporting, runs, services, setup
 from claimbridge.cli._context import DEFAULT_CONFIG, Ctx, parse_date
 from claimbridge.errors import EXIT_INTERRUPTED, ClaimbridgeError
 
@@ -77,6 +77,7 @@ for command in (
     cases.cases,
     cases.quarantine,
     cases.payments,
+    outbox.outbox,
     reporting.report,
     reporting.inspect,
     services.sandbox,

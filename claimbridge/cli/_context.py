@@ -34,6 +34,16 @@ class Ctx:
         configure_logging(log_format, self.log_level or config.log.level)
         return config
 
+    def now(self) -> dt.datetime:
+        """The time to write into the log: ``--today`` at the wall clock's time of day (as a
+        run writes it)."""
+        wall = dt.datetime.now(dt.UTC)
+        return (
+            wall
+            if wall.date() == self.today
+            else dt.datetime.combine(self.today, wall.time(), tzinfo=dt.UTC)
+        )
+
 
 pass_ctx = click.make_pass_decorator(Ctx)
 

@@ -6,6 +6,9 @@ import click
 
 import claimbridge.cli
 from claimbridge.cli import cli, main
+from claimbridge.cli import outbox as outbox_commands
+from claimbridge.connectors.base import CorrectionKind
+from claimbridge.state import outbox_admin
 
 COMMANDS = {
     "cases": {"approve", "list", "show", "why"},
@@ -13,6 +16,7 @@ COMMANDS = {
     "demo": None,
     "init": None,
     "inspect": None,
+    "outbox": {"list", "resolve"},
     "payments": {"unmatched"},
     "plugins": None,
     "postal": {"refresh"},
@@ -42,3 +46,9 @@ def test_every_command_is_registered_under_its_name() -> None:
         assert command is not None
         found[name] = set(command.list_commands(ctx)) if isinstance(command, click.Group) else None
     assert found == COMMANDS
+
+
+def test_outbox_choices_are_the_stores_statuses_and_kinds() -> None:
+    """Spelled out in the command (no state-store import at start-up), checked here."""
+    assert outbox_commands.STATUSES == outbox_admin.OUTBOX_STATUSES
+    assert ("case", *(k.value for k in CorrectionKind)) == outbox_commands.KINDS
