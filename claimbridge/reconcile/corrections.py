@@ -331,8 +331,8 @@ def _person_event(case_key: str, key: str, what: str, now: dt.datetime) -> dict[
         "agency_ref": None,
         "message": (
             f"{what}: the answer was lost and the agency cannot be asked whether it took it; "
-            "claimbridge will not send it again. Check with the agency, and report it by hand "
-            "if it did not arrive"
+            "claimbridge will not send it again. Check with the agency, then resolve it by hand: "
+            f"claimbridge outbox resolve {key} --delivered, --not-delivered or --rejected REASON"
         ),
     }
 
