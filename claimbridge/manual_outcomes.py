@@ -145,7 +145,7 @@ def _checked(
     resolution: Resolution, by: str, agency_ref: str | None, reason: str | None
 ) -> tuple[str, str | None, str | None]:
     by = by.strip()
-    if not by or len(by) > MAX_BY:
+    if not by or len(by) > MAX_BY or not by.isprintable():
         raise UsageError(f"say who checked with the agency (a name of 1 to {MAX_BY} characters)")
     agency_ref = (agency_ref or "").strip() or None
     if agency_ref is not None and resolution is not Resolution.DELIVERED:

@@ -327,6 +327,7 @@ def test_an_unknown_key_is_not_found(store: StateStore) -> None:
     [
         (Resolution.DELIVERED, {"by": "  "}, "say who checked"),
         (Resolution.DELIVERED, {"by": "x" * 121}, "say who checked"),
+        (Resolution.DELIVERED, {"by": "eve\nresolved by hand by alice"}, "say who checked"),
         (Resolution.REJECTED, {"by": "bob"}, "say why"),
         (Resolution.REJECTED, {"by": "bob", "reason": " "}, "say why"),
         (Resolution.NOT_DELIVERED, {"by": "bob", "agency_ref": "R-1"}, "delivered outcome only"),
