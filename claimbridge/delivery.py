@@ -34,7 +34,14 @@ from claimbridge.state import OutboxItem, StateStore, reconciliation
 if TYPE_CHECKING:
     from claimbridge.pipeline import PipelineSpec, SyncStats
 
-__all__ = ["OUTBOX_STATUS", "Channel", "deliver", "deliver_channel"]
+__all__ = [
+    "OUTBOX_STATUS",
+    "Channel",
+    "case_channel",
+    "deliver",
+    "deliver_channel",
+    "record_outcomes",
+]
 
 log = logging.getLogger("claimbridge.delivery")
 
@@ -92,7 +99,7 @@ def deliver(
     progress: Callable[[str, int], None] | None = None,
 ) -> None:
     """Resolve unknown outcomes, then send every pending case once in this run."""
-    deliver_channel(spec, store, _CaseChannel(spec, store, run_id, stats), progress)
+    deliver_channel(spec, store, _CaseChannel(spec.name, store, run_id, stats), progress)
 
 
 def deliver_channel(
@@ -176,8 +183,8 @@ class _CaseChannel:
 
     kinds: tuple[str, ...] = ("case",)
 
-    def __init__(self, spec: PipelineSpec, store: StateStore, run_id: str, stats: SyncStats):
-        self.spec = spec
+    def __init__(self, pipeline: str, store: StateStore, run_id: str, stats: SyncStats):
+        self.pipeline = pipeline
         self.store = store
         self.run_id = run_id
         self.stats = stats
@@ -214,11 +221,11 @@ class _CaseChannel:
         store.set_case_statuses(conn, case_updates)
         store.add_events(conn, events)
         if payment_refs:  # what the debtor now pays the agency with (Amili Sweden: OCR)
-            reconciliation.set_payment_refs(conn, self.spec.name, payment_refs)
+            reconciliation.set_payment_refs(conn, self.pipeline, payment_refs)
         if events:
             store.audit(
                 conn,
-                pipeline=self.spec.name,
+                pipeline=self.pipeline,
                 run_id=self.run_id,
                 action="cases.delivered",
                 subject=self.run_id,
@@ -233,6 +240,20 @@ class _CaseChannel:
 
     def recovered(self, count: int) -> None:
         self.stats.recovered += count
+
+
+def case_channel(pipeline: str, store: StateStore, run_id: str) -> Channel:
+    """The case channel outside a sync (a person recording an outcome by hand); its counts
+    are nobody's and dropped."""
+    from claimbridge.pipeline import SyncStats
+
+    return _CaseChannel(pipeline, store, run_id, SyncStats())
+
+
+def record_outcomes(store: StateStore, channel: Channel, outcomes: Sequence[PushOutcome]) -> None:
+    """Outcomes learned outside the delivery loop (a person who asked the agency), recorded
+    exactly as the loop records the agency's answers."""
+    _record(store, channel, outcomes)
 
 
 class _LazyDeliveries(Sequence[Delivery]):

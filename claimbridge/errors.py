@@ -8,7 +8,8 @@ Every error knows how the program ends (``exit_code``) and whether trying again 
     │   ├── ConfigError                    exit 3   config file invalid; lists every problem
     │   ├── SecretError                    exit 3   secret missing, or its file too open
     │   ├── UsageError                     exit 2   bad command-line use
-    │   └── NotFoundError                  exit 4   an invoice, case or file that is not there
+    │   ├── NotFoundError                  exit 4   an invoice, case or file that is not there
+    │   └── NotResolvableError             exit 14  a delivery whose outcome is not for a person
     ├── ConnectorError                     exit 5   a source or agency failed
     │   ├── AuthError                      exit 6   credentials rejected (fix config)
     │   ├── UnreachableError               exit 7   network / DNS / TLS / timeout   (retryable)
@@ -43,6 +44,7 @@ __all__ = [
     "LeaseHeldError",
     "MappingError",
     "NotFoundError",
+    "NotResolvableError",
     "OutcomeUnknownError",
     "ParseError",
     "PolicyError",
@@ -85,6 +87,13 @@ class UsageError(UserError):
 
 class NotFoundError(UserError):
     exit_code = 4
+
+
+class NotResolvableError(UserError):
+    """Only an outcome left unknown (or ``sending`` by a run that died) can be resolved by hand;
+    a delivery still pending, or one the agency already answered, is not a person's to decide."""
+
+    exit_code = 14
 
 
 class ConfigProblem:

@@ -53,7 +53,7 @@ def print_sync_stats(stats: SyncStats) -> None:
     if stats.quarantined:
         console.print("  see: claimbridge quarantine")
     if stats.unknown:
-        console.print("  see: claimbridge cases list --status queued")
+        console.print("  see: claimbridge outbox list --status unknown")
 
 
 def _case_dict(row: Any) -> dict[str, Any]:
@@ -240,3 +240,5 @@ def print_reconcile_stats(stats: ReconcileStats) -> None:
         console.print(f"  [bold]stopped[/bold] {problem['step']}: {problem['error']}")
     if stats.corrections_rejected or stats.corrections_manual or stats.illegal_transitions:
         console.print("  see: claimbridge cases show CASE_KEY (the communication log)")
+    if stats.corrections_unknown:
+        console.print("  see: claimbridge outbox list --status unknown (then outbox resolve)")

@@ -3,8 +3,8 @@
 :mod:`claimbridge.reconcile.payments` records what reached the creditor after a hand-over as
 ``to_report``; here each becomes a correction in the outbox: a payment is reported with its real
 booking date; a credit note reduces the claim, or withdraws it when it covers all the agency
-still collects of it. The same debtor payment seen both in the bank file and in the ledger (same
-invoice, same amount, within :data:`TWIN_WINDOW_DAYS`) is reported once.
+still collects of it. The same debtor payment seen both in the bank file and in the ledger is
+one payment, told once (:mod:`claimbridge.reconcile.twins`).
 
 Corrections travel through the outbox exactly like cases (:func:`claimbridge.delivery.
 deliver_channel`): the idempotency key is stored before the first send, and an outcome left
@@ -21,7 +21,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, select
 
@@ -42,8 +42,9 @@ from claimbridge.errors import (
     UnreachableError,
 )
 from claimbridge.grouping import idempotency_key
-from claimbridge.reconcile.context import RunContext
+from claimbridge.reconcile.context import ReconcileStats, RunContext
 from claimbridge.reconcile.payments import CREDIT_NOTE_PREFIX
+from claimbridge.reconcile.twins import TWIN_REASON, TWIN_WINDOW_DAYS, Twins
 from claimbridge.schemas import (
     CaseStatus,
     CreditNote,
@@ -53,21 +54,23 @@ from claimbridge.schemas import (
     PaymentKind,
     SourceRef,
 )
-from claimbridge.state import OutboxItem
+from claimbridge.state import OutboxItem, StateStore
 from claimbridge.state import payments as pq
 from claimbridge.state import reconciliation as rq
 from claimbridge.state.payments import PaymentRow
-from claimbridge.state.reconciliation import ClaimRow
+from claimbridge.state.reconciliation import CaseRow, ClaimRow
 from claimbridge.state.tables import outbox
 
 __all__ = [
     "CORRECTION_KINDS",
     "REASONS",
     "TWIN_WINDOW_DAYS",
+    "ChannelRun",
     "CorrectionChannel",
     "correction_from_json",
     "correction_json",
     "deliver_corrections",
+    "describe",
     "report_corrections",
     "resendable",
 ]
@@ -75,7 +78,6 @@ __all__ = [
 log = logging.getLogger("claimbridge.reconcile")
 
 CORRECTION_KINDS: tuple[str, ...] = tuple(k.value for k in CorrectionKind)
-TWIN_WINDOW_DAYS = 3
 REPORT_CHUNK = 200
 _CLOSED = frozenset({"closed", "withdrawn", "returned", "rejected"})
 
@@ -83,7 +85,7 @@ REASONS: dict[str, str] = {
     "agency_settlement": "the agency's own settlement payment: never reported back",
     "before_hand_over": "booked before the claim was handed over (the agency got the rest)",
     "case_closed": "the case is closed at the agency",
-    "same_as_reported": "the same payment was already reported from another source",
+    TWIN_REASON: "the same payment as one the bank feed (or the ledger) recorded: told once",
     "reporting_off": "reporting is turned off in [pipelines.<name>.reconcile]",
     "agency_cannot_report": "the agency takes no such correction through claimbridge",
     "not_a_credit": "the amount is zero or negative (a reversal)",
@@ -164,13 +166,30 @@ def resendable(agency: Agency) -> frozenset[CorrectionKind]:
     return agency.resendable_corrections
 
 
+class ChannelRun(Protocol):
+    """What :class:`CorrectionChannel` needs of the run it records for: a reconcile run's
+    :class:`RunContext`, or a person recording an outcome by hand."""
+
+    @property
+    def pipeline(self) -> str: ...
+    @property
+    def store(self) -> StateStore: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def stats(self) -> ReconcileStats: ...
+    @property
+    def unknown_counted(self) -> set[str]: ...
+    def now(self) -> dt.datetime: ...
+
+
 class CorrectionChannel:
     """Corrections through :func:`deliver_channel`: sent with ``Agency.correct``; outcomes go
     into the case's communication log and the audit trail."""
 
     kinds: tuple[str, ...] = CORRECTION_KINDS
 
-    def __init__(self, ctx: RunContext):
+    def __init__(self, ctx: ChannelRun):
         self.pipeline = ctx.pipeline
         self.store = ctx.store
         self.run_id = ctx.run_id
@@ -312,8 +331,8 @@ def _person_event(case_key: str, key: str, what: str, now: dt.datetime) -> dict[
         "agency_ref": None,
         "message": (
             f"{what}: the answer was lost and the agency cannot be asked whether it took it; "
-            "claimbridge will not send it again. Check with the agency, and report it by hand "
-            "if it did not arrive"
+            "claimbridge will not send it again. Check with the agency, then resolve it by hand: "
+            f"claimbridge outbox resolve {key} --delivered, --not-delivered or --rejected REASON"
         ),
     }
 
@@ -357,6 +376,7 @@ def report_corrections(ctx: RunContext, limit: int = 10_000) -> None:
 def _report_chunk(ctx: RunContext, conn: Connection, rows: Sequence[PaymentRow]) -> None:
     claims = rq.claims_by_numbers(conn, ctx.pipeline, [r.invoice_number or "" for r in rows])
     cases = rq.cases_by_keys(conn, ctx.pipeline, [r.case_key or "" for r in rows])
+    twins = Twins(conn, ctx.pipeline, rows)
     queued: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for row in rows:
@@ -365,13 +385,14 @@ def _report_chunk(ctx: RunContext, conn: Connection, rows: Sequence[PaymentRow])
         verdict = (
             ("ignored", "no_case", None)
             if claim is None or case is None
-            else _decide(ctx, conn, row, claim, case.status, case.agency_ref)
+            else _decide(ctx, conn, row, claim, case, twins)
         )
         if verdict is None:
             continue  # the case is not accepted yet: next run
         status, reason, correction = verdict
         # written at once: the next row's outstanding principal counts this one
         pq.set_payment_statuses(conn, [_status(row, status, reason)])
+        twins.decided(row, status, reason)
         if correction is not None:
             queued.append(
                 {
@@ -397,10 +418,13 @@ def _decide(
     conn: Connection,
     row: PaymentRow,
     claim: ClaimRow,
-    case_status: str,
-    agency_ref: str | None,
+    case: CaseRow,
+    twins: Twins,
 ) -> tuple[str, str | None, Correction | None] | None:
     settings = ctx.spec.settings
+    case_status, agency_ref = case.status, case.agency_ref
+    if twins.is_twin(row):  # first: a second record of one payment is never told nor counted
+        return "ignored", TWIN_REASON, None
     if case_status in _CLOSED:
         return "ignored", "case_closed", None
     if claim.handed_over_on is not None and row.booking_date < claim.handed_over_on:
@@ -409,8 +433,6 @@ def _decide(
         return None  # the agency has not accepted the case yet
     if row.booking_date > ctx.today:
         return None  # booked ahead of time in the ledger: reported once the day comes
-    if pq.reported_twin(conn, ctx.pipeline, row, TWIN_WINDOW_DAYS) is not None:
-        return "ignored", "same_as_reported", None
     is_payment = row.kind == "payment"
     if not (settings.report_direct_payments if is_payment else settings.report_credit_notes):
         return "ignored", "reporting_off", None

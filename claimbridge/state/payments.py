@@ -18,12 +18,13 @@ from claimbridge.state.reconciliation import ClaimRow, chunked, money
 from claimbridge.state.tables import payments_seen, settlements_seen
 
 __all__ = [
+    "PaymentRecord",
     "PaymentRow",
     "insert_payments",
     "outstanding_principal",
     "payments_to_report",
     "promote_matched",
-    "reported_twin",
+    "records_of_invoices",
     "seen_payment_keys",
     "set_payment_statuses",
 ]
@@ -40,6 +41,21 @@ class PaymentRow:
     reference: str | None
     case_key: str | None
     invoice_number: str | None
+
+
+@dataclass(slots=True)
+class PaymentRecord:
+    """A ``payments_seen`` row as twin detection sees it; its status changes as a reconcile
+    run decides the rows of a chunk."""
+
+    source: str
+    payment_id: str
+    kind: str
+    invoice_number: str
+    amount: Decimal
+    booking_date: dt.date
+    status: str
+    reason: str | None
 
 
 def seen_payment_keys(conn: Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -129,27 +145,31 @@ def set_payment_statuses(conn: Connection, rows: Sequence[Mapping[str, Any]]) ->
         )
 
 
-def reported_twin(conn: Connection, pipeline: str, row: PaymentRow, window_days: int) -> str | None:
-    """The id of a payment from another source already reported for the same invoice, amount
-    and (nearly) the same day: the bank's and the ledger's record of one debtor payment."""
-    if row.invoice_number is None:
-        return None
-    low = row.booking_date - dt.timedelta(days=window_days)
-    high = row.booking_date + dt.timedelta(days=window_days)
-    query = (
-        select(payments_seen.c.payment_id)
-        .where(
+def records_of_invoices(
+    conn: Connection, pipeline: str, invoice_numbers: Iterable[str]
+) -> list[PaymentRecord]:
+    """Every payment and credit note recorded on these invoices, except those no claim was
+    matched to: what tells one debtor payment recorded twice (bank and ledger) apart."""
+    found: list[PaymentRecord] = []
+    for chunk in chunked(sorted(set(invoice_numbers))):
+        query = select(
+            payments_seen.c.source,
+            payments_seen.c.payment_id,
+            payments_seen.c.kind,
+            payments_seen.c.invoice_number,
+            payments_seen.c.amount,
+            payments_seen.c.booking_date,
+            payments_seen.c.status,
+            payments_seen.c.reason,
+        ).where(
             payments_seen.c.pipeline == pipeline,
-            payments_seen.c.invoice_number == row.invoice_number,
-            payments_seen.c.status == "reported",
-            payments_seen.c.kind == row.kind,
-            payments_seen.c.source != row.source,
-            payments_seen.c.amount == row.amount,
-            payments_seen.c.booking_date.between(low, high),
+            payments_seen.c.invoice_number.in_(chunk),
+            payments_seen.c.status != "unmatched",
         )
-        .limit(1)
-    )
-    found: str | None = conn.execute(query).scalar()
+        found.extend(
+            PaymentRecord(r[0], r[1], r[2], r[3], money(r[4]), r[5], r[6], r[7])
+            for r in conn.execute(query)
+        )
     return found
 
 

@@ -3,7 +3,7 @@ asynchronously (``SENT`` with a request id), accepted once Riverty has validated
 lookup and by the confirmations in its transactions), transactions that name only Riverty's
 claim number resolved to our cases, a debtor's payment to Riverty booked once, a direct payment
 reported once and its confirmation — or refusal — read back, and a partial recall whose answer
-was lost left for a person, never sent twice.
+was lost left for a person, never sent twice, until the person resolves it by hand.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import responses
 from claimbridge.connectors.agencies.riverty import RivertyAgency, RivertySettings
 from claimbridge.connectors.base import ConnectorContext
 from claimbridge.credentials import MemoryCredentialStore
+from claimbridge.manual_outcomes import Resolution, resolve
+from claimbridge.reconcile import ReconcileStats
 from tests.fakes.riverty import AUDIENCE, BASE_URL, CLIENT_ID, CLIENT_SECRET, TOKEN_URL, RivertyFake
 from tests.integration.agency_ledger import Ledger
 
@@ -219,3 +221,72 @@ def test_a_lost_partial_recall_waits_for_a_person(ledger: Ledger, riverty: River
         assert len([t for t in riverty.fake.taken if t[0] == "recalls"]) == 1
     notes = [m for kind, d, m in ledger.log("5003") if d == "internal" and "by hand" in m]
     assert len(notes) == 1, ledger.log("5003")
+
+
+def _lose_a_partial_recall(ledger: Ledger, riverty: Riverty) -> str:
+    """Hand over, have Riverty accept, credit 5003 in full (one invoice of a two-invoice case:
+    a partial recall), and lose the recall's answer. Returns the recall's outbox key."""
+    ledger.sync(riverty.agency())
+    riverty.fake.process()
+    riverty.later()
+    ledger.reconcile(riverty.agency())
+    ledger.write_credit_notes(
+        [
+            {
+                "credit_note_number": "CN-1",
+                "invoice_number": "5003",
+                "issue_date": TODAY.isoformat(),
+                "amount": "800.00",
+            }
+        ]
+    )
+    riverty.fake.drop_correction_answers = 1
+    lost = ledger.reconcile(riverty.agency())
+    assert lost.corrections_unknown == 1, lost.to_dict()
+    [(key, status)] = ledger.query(
+        "SELECT idempotency_key, status FROM outbox WHERE kind = 'withdraw'"
+    )
+    assert status == "unknown"
+    return str(key)
+
+
+def _exits_0(stats: ReconcileStats) -> bool:
+    """What makes ``claimbridge reconcile`` exit 0: no step stopped, nothing for a person."""
+    return not stats.problems and not stats.needs_attention
+
+
+def test_a_lost_recall_the_agency_has_is_resolved_by_hand(ledger: Ledger, riverty: Riverty) -> None:
+    key = _lose_a_partial_recall(ledger, riverty)
+    assert not _exits_0(ledger.reconcile(riverty.agency()))
+
+    # a person asks Riverty, which has the recall: resolved as delivered
+    done = resolve(ledger.store, key, Resolution.DELIVERED, by="ops@creditor")
+    assert (done.kind, done.invoices, done.status) == ("withdraw", ("5003",), "accepted")
+    riverty.fake.process()
+    riverty.later()
+    after = ledger.reconcile(riverty.agency())
+    assert _exits_0(after), after.to_dict()
+    assert after.corrections_unknown == after.corrections_sent == 0
+    assert len([t for t in riverty.fake.taken if t[0] == "recalls"]) == 1  # never sent twice
+    log = [m for _, d, m in ledger.log("5003") if d in ("out", "internal")]
+    assert any(m.endswith("on invoice 5003: accepted by the agency") for m in log), log
+    assert any("resolved by hand by ops@creditor" in m for m in log), log
+    assert _exits_0(ledger.reconcile(riverty.agency()))
+
+
+def test_a_lost_recall_that_never_arrived_is_sent_again(ledger: Ledger, riverty: Riverty) -> None:
+    key = _lose_a_partial_recall(ledger, riverty)
+    # what Riverty took was lost on its way in: the person learns it has no recall of 5003
+    riverty.fake.pending = [p for p in riverty.fake.pending if p[0] != "recalls"]
+    riverty.fake.taken = [t for t in riverty.fake.taken if t[0] != "recalls"]
+
+    done = resolve(ledger.store, key, Resolution.NOT_DELIVERED, by="ops@creditor")
+    assert done.status == "pending"
+    resent = ledger.reconcile(riverty.agency())
+    assert _exits_0(resent), resent.to_dict()
+    assert resent.corrections_sent == 1
+    recalls = [t for t in riverty.fake.taken if t[0] == "recalls"]
+    assert len(recalls) == 1
+    assert recalls[0][2]["invoiceNumber"] == "5003"
+    [(status,)] = ledger.query("SELECT status FROM outbox WHERE idempotency_key = :k", k=key)
+    assert status == "accepted"  # the same key, now answered
