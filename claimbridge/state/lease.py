@@ -8,14 +8,18 @@ thread extends the lease while the run works; a crashed run's lease simply expir
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from types import TracebackType
 
 from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from claimbridge.errors import LeaseHeldError
 from claimbridge.state._sql import insert_for
 from claimbridge.state.tables import leases
+
+log = logging.getLogger("claimbridge.lease")
 
 DEFAULT_TTL_S = 120.0
 
@@ -77,14 +81,22 @@ class Lease:
         return self
 
     def _heartbeat(self) -> None:
+        """Extend the lease a third of its life at a time. A beat the database refuses is
+        logged and tried again at the next one: should the store stay away, the lease simply
+        expires, which is what a lease is for."""
         interval = self.ttl.total_seconds() / 3
         while not self._stop.wait(interval):
             now = _now()
-            with self._engine.begin() as conn:
-                conn.execute(
-                    update(leases)
-                    .where(leases.c.pipeline == self.pipeline, leases.c.holder == self.holder)
-                    .values(heartbeat_at=now, expires_at=now + self.ttl)
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(
+                        update(leases)
+                        .where(leases.c.pipeline == self.pipeline, leases.c.holder == self.holder)
+                        .values(heartbeat_at=now, expires_at=now + self.ttl)
+                    )
+            except SQLAlchemyError as exc:
+                log.warning(
+                    "could not extend the lease of %s: %s", self.pipeline, type(exc).__name__
                 )
 
     def release(self) -> None:

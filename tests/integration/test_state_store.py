@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from sqlalchemy import inspect, text, update
+from sqlalchemy.exc import OperationalError
 
 from claimbridge.errors import LeaseHeldError, StateError
 from claimbridge.state import StateStore
+from claimbridge.state.lease import Lease
 from claimbridge.state.tables import audit_log, metadata
 from tests.integration.postgres import throwaway_cluster
 
@@ -76,16 +81,13 @@ def test_expired_lease_can_be_taken_over(store: StateStore) -> None:
 
 
 def test_lease_race_has_one_winner(store: StateStore) -> None:
-    winners: list[str] = []
+    winners: list[Lease] = []
     barrier = threading.Barrier(6)
 
     def contend(name: str) -> None:
         barrier.wait()
-        try:
-            store.lease("race", name).acquire()
-            winners.append(name)
-        except LeaseHeldError:
-            pass
+        with contextlib.suppress(LeaseHeldError):
+            winners.append(store.lease("race", name).acquire())
 
     threads = [threading.Thread(target=contend, args=(f"r{i}",)) for i in range(6)]
     for t in threads:
@@ -93,6 +95,28 @@ def test_lease_race_has_one_winner(store: StateStore) -> None:
     for t in threads:
         t.join()
     assert len(winners) == 1
+    winners[0].release()  # its heartbeat must not outlive the test's database
+
+
+def test_a_refused_heartbeat_is_logged_not_raised(
+    store: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    lease = store.lease("beat", "holder", ttl_s=0.03).acquire()
+    try:
+        with (
+            caplog.at_level("WARNING", logger="claimbridge.lease"),
+            mock.patch.object(
+                lease._engine, "begin", side_effect=OperationalError("x", {}, Exception("gone"))
+            ),
+        ):
+            deadline = time.monotonic() + 5
+            while "could not extend the lease" not in caplog.text:
+                assert time.monotonic() < deadline, "no heartbeat was attempted"
+                time.sleep(0.01)
+        assert lease._thread is not None
+        assert lease._thread.is_alive()
+    finally:
+        lease.release()
 
 
 def test_cursor_round_trip(store: StateStore) -> None:
