@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 from pydantic import Field, SecretStr, field_validator
 
 from claimbridge.connectors.accounting._poweroffice_auth import (
-    PowerOfficeAuth,
     TokenSource,
+    poweroffice_auth,
     poweroffice_error_info,
 )
 from claimbridge.connectors.accounting._poweroffice_booking import (
@@ -205,7 +205,7 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
         )
         self.client = HttpClient(
             HttpSettings.from_options(settings.base_url, settings.http),
-            auth=PowerOfficeAuth(self.tokens),
+            auth=poweroffice_auth(self.tokens),
             error_parser=poweroffice_error_info,
             **timing,
         )

@@ -15,6 +15,7 @@ See ``docs/connectors/amili.md`` for what is documented and what is configuratio
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
@@ -24,7 +25,6 @@ from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator
 
-from claimbridge.connectors.agencies._amili_auth import AmiliBearerAuth, ClientCredentialTokens
 from claimbridge.connectors.agencies._amili_batches import (
     Batch,
     correction_outcome,
@@ -70,9 +70,12 @@ from claimbridge.errors import AuthError, ParseError, RemoteError
 from claimbridge.grouping import idempotency_key
 from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings, check_base_url
 from claimbridge.transport.signature import HmacScheme, header, verify_hmac
+from claimbridge.transport.tokens import ExpiringTokens, TokenAuth, client_credentials
 from claimbridge.webhooks import read_spool, spool_dir
 
 __all__ = ["AmiliAgency", "AmiliSettings"]
+
+log = logging.getLogger("claimbridge.amili")
 
 _MAX_BATCH = 1000
 _MAX_CLAIMS = 500  # invoices looked up per delivery at most
@@ -186,7 +189,7 @@ class AmiliAgency(Agency):
         self._clock = clock
         self._client: HttpClient | None = None
         self._token_client: HttpClient | None = None
-        self.tokens: ClientCredentialTokens | None = None
+        self.tokens: ExpiringTokens | None = None
 
     @property
     def name(self) -> str:
@@ -200,28 +203,29 @@ class AmiliAgency(Agency):
             self._client, self._token_client, self.tokens = self._make_clients(self.settings.http)
         return self._client
 
-    def _make_clients(
-        self, options: HttpOptions
-    ) -> tuple[HttpClient, HttpClient, ClientCredentialTokens]:
+    def _make_clients(self, options: HttpOptions) -> tuple[HttpClient, HttpClient, ExpiringTokens]:
         token_client = HttpClient(
             HttpSettings.from_options(self.settings.token_url, options),
             error_parser=amili_error_info,
             sleep=self._sleep,
             name=self.name,
         )
-        tokens = ClientCredentialTokens(
+        # Identiverse's client-credentials tokens live about an hour; Amili asks integrations
+        # to keep one until it ends rather than ask for one per call.
+        tokens = ExpiringTokens(
             token_client,
-            token_url=self.settings.token_url,
-            client_id=self.settings.client_id,
-            client_secret=self.settings.client_secret,
-            scope=self.settings.scope,
+            client_credentials(
+                self.settings.client_id, self.settings.client_secret, scope=self.settings.scope
+            ),
             store=self.context.credentials,
             key=f"amili:{self.name}:{self.settings.client_id}",
             name=self.name,
+            what="an Amili access token",
+            logger=log,
         )
         client = HttpClient(
             HttpSettings.from_options(self.settings.api_url, options),
-            auth=AmiliBearerAuth(tokens),
+            auth=TokenAuth(tokens, logger=log),
             error_parser=amili_error_info,
             sleep=self._sleep,
             name=self.name,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from email.utils import format_datetime
@@ -31,7 +32,7 @@ from claimbridge.connectors.agencies._amili_http import (
     send_outcome,
 )
 from claimbridge.connectors.agencies._amili_payload import money
-from claimbridge.connectors.agencies._amili_se_auth import ApiCodeTokens, ApiKeyAuth
+from claimbridge.connectors.agencies._amili_se_auth import api_code_request
 from claimbridge.connectors.base import (
     Agency,
     AgencyCapabilities,
@@ -49,8 +50,11 @@ from claimbridge.connectors.base import (
 from claimbridge.errors import AuthError, ClaimbridgeError, ParseError
 from claimbridge.schemas import AddressState, Case, Claim, Party, PartyKind
 from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings, check_base_url
+from claimbridge.transport.tokens import ExpiringTokens, TokenAnswer, TokenAuth
 
 __all__ = ["AmiliSwedenAgency", "AmiliSwedenSettings"]
+
+log = logging.getLogger("claimbridge.amili_se")
 
 _MAX_TEXT = 200
 #: where a correction's key travels: the documented tracking reference of each resource
@@ -132,7 +136,7 @@ class AmiliSwedenAgency(Agency):
         self._sleep = sleep
         self._client: HttpClient | None = None
         self._auth_client: HttpClient | None = None
-        self.tokens: ApiCodeTokens | None = None
+        self.tokens: ExpiringTokens | None = None
 
     @property
     def name(self) -> str:
@@ -144,26 +148,35 @@ class AmiliSwedenAgency(Agency):
             self._client, self._auth_client, self.tokens = self._make_clients(self.settings.http)
         return self._client
 
-    def _make_clients(self, options: HttpOptions) -> tuple[HttpClient, HttpClient, ApiCodeTokens]:
-        http = HttpSettings.from_options(self.settings.api_url, options)
+    def _make_clients(self, options: HttpOptions) -> tuple[HttpClient, HttpClient, ExpiringTokens]:
+        settings = self.settings
+        http = HttpSettings.from_options(settings.api_url, options)
         auth_client = HttpClient(
             http, error_parser=amili_error_info, sleep=self._sleep, name=self.name
         )
-        tokens = ApiCodeTokens(
+        tokens = ExpiringTokens(
             auth_client,
-            method=self.settings.auth_method,
-            api_code=self.settings.api_code,
-            private_key=self.settings.private_key,
-            algorithm=self.settings.jwt_algorithm,
-            token_field=self.settings.token_field,
-            lifetime_s=self.settings.token_lifetime_s,
+            api_code_request(
+                settings.auth_method,
+                settings.api_code,
+                settings.private_key,
+                settings.jwt_algorithm,
+                self.name,
+            ),
             store=self.context.credentials,
-            key=f"amili_se:{self.name}:{self.settings.account}",
+            key=f"amili_se:{self.name}:{settings.account}",
+            answer=TokenAnswer(
+                token_field=settings.token_field,
+                lifetime_field=None,  # not public: token_lifetime_s says how long one is used
+                default_lifetime_s=settings.token_lifetime_s,
+            ),
             name=self.name,
+            what="an Amili Sweden access token",
+            logger=log,
         )
         client = HttpClient(
             http,
-            auth=ApiKeyAuth(tokens),
+            auth=TokenAuth(tokens, header="X-API-Key", scheme=None, logger=log),
             error_parser=amili_error_info,
             sleep=self._sleep,
             name=self.name,

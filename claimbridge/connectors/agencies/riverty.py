@@ -38,11 +38,7 @@ from claimbridge.connectors.agencies._riverty_answers import (
     transaction_update,
     transactions,
 )
-from claimbridge.connectors.agencies._riverty_auth import (
-    RivertyAuth,
-    TokenSource,
-    riverty_error_info,
-)
+from claimbridge.connectors.agencies._riverty_auth import riverty_error_info, riverty_tokens
 from claimbridge.connectors.agencies._riverty_payload import (
     claim_body,
     correction_number,
@@ -79,6 +75,7 @@ from claimbridge.errors import (
 )
 from claimbridge.grouping import idempotency_key
 from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings
+from claimbridge.transport.tokens import ExpiringTokens, TokenAuth
 
 __all__ = ["RivertyAgency", "RivertySettings"]
 
@@ -128,7 +125,7 @@ class RivertyAgency(Agency):
         self._sleep = sleep
         self._now: Clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.rules = self.settings.rules()
-        self._clients: tuple[HttpClient, HttpClient, TokenSource] | None = None
+        self._clients: tuple[HttpClient, HttpClient, ExpiringTokens] | None = None
 
     @property
     def name(self) -> str:
@@ -136,7 +133,7 @@ class RivertyAgency(Agency):
 
     # clients ------------------------------------------------------------------------------
 
-    def _make_clients(self, options: HttpOptions) -> tuple[HttpClient, HttpClient, TokenSource]:
+    def _make_clients(self, options: HttpOptions) -> tuple[HttpClient, HttpClient, ExpiringTokens]:
         """The token client, the API client and the token source; a seam for tests."""
         timing: dict[str, Any] = {"name": self.name}
         if self._sleep is not None:
@@ -146,7 +143,7 @@ class RivertyAgency(Agency):
             error_parser=riverty_error_info,
             **timing,
         )
-        tokens = TokenSource(
+        tokens = riverty_tokens(
             token_client,
             client_id=self.settings.client_id,
             client_secret=self.settings.client_secret,
@@ -157,7 +154,7 @@ class RivertyAgency(Agency):
         )
         api = HttpClient(
             HttpSettings.from_options(self.settings.url, options),
-            auth=RivertyAuth(tokens),
+            auth=TokenAuth(tokens, logger=log),
             error_parser=riverty_error_info,
             **timing,
         )
