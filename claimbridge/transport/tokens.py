@@ -28,7 +28,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
 
 import requests
 import requests.auth
@@ -36,9 +37,16 @@ from pydantic import SecretStr
 
 from claimbridge.credentials import CredentialStore
 from claimbridge.errors import AuthError, OutcomeUnknownError, UnreachableError
-from claimbridge.transport.http import HttpClient
+from claimbridge.transport.http import ErrorParser, HttpClient, HttpSettings
 
-__all__ = ["ExpiringTokens", "TokenAnswer", "TokenAuth", "TokenRequest", "client_credentials"]
+__all__ = [
+    "ExpiringTokens",
+    "TokenAnswer",
+    "TokenAuth",
+    "TokenClients",
+    "TokenRequest",
+    "client_credentials",
+]
 
 log = logging.getLogger("claimbridge.tokens")
 
@@ -115,7 +123,8 @@ class ExpiringTokens:
     ``request`` asks the vendor for a token through ``client``; ``answer`` reads it. A cached
     token is used until ``margin_s`` before it ends. ``bound_to`` is stored with the token and
     must match when it is read back (Riverty's audience: a config moved to another environment
-    must not use the old one's token). ``what`` names the token in the log line.
+    must not use the old one's token). ``what`` names the token in the log lines, which go to
+    ``logger`` (the connector's).
     """
 
     def __init__(
@@ -143,7 +152,7 @@ class ExpiringTokens:
         self._clock = clock
         self._name = name
         self._what = what
-        self._log = logger
+        self.log = logger
         self._lock = threading.Lock()
         self.requests = 0  # token requests made, for tests and benchmarks
 
@@ -180,7 +189,7 @@ class ExpiringTokens:
         token, lifetime = self._answer.read(response, self._name)
         entry = {"access_token": token, "expires_at": self._clock() + lifetime, **self._bound_to}
         self._store.put(self._key, json.dumps(entry))
-        self._log.info("obtained %s valid for %d s", self._what, int(lifetime))
+        self.log.info("obtained %s valid for %d s", self._what, int(lifetime))
         return token
 
 
@@ -199,13 +208,11 @@ class TokenAuth(requests.auth.AuthBase):
         header: str = "Authorization",
         scheme: str | None = "Bearer",
         headers: Mapping[str, SecretStr] | None = None,
-        logger: logging.Logger = log,
     ) -> None:
         self._tokens = tokens
         self._header = header
         self._scheme = scheme
         self._headers = dict(headers or {})
-        self._log = logger
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         self._sign(request, self._tokens.token())
@@ -220,7 +227,7 @@ class TokenAuth(requests.auth.AuthBase):
     def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         if response.status_code != 401 or getattr(response.request, _RENEWED, False):
             return response
-        self._log.info("access token refused (HTTP 401); renewing it and sending once more")
+        self._tokens.log.info("access token refused (HTTP 401); renewing it and sending once more")
         token = self._tokens.token(renew=True)
         retry = response.request.copy()
         self._sign(retry, token)
@@ -234,3 +241,60 @@ class TokenAuth(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return f"TokenAuth(header={self._header!r}, token='**********')"
+
+
+T = TypeVar("T", bound=ExpiringTokens)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClients(Generic[T]):
+    """An API's client, whose calls carry the tokens, and the token endpoint's own client."""
+
+    api: HttpClient
+    token_endpoint: HttpClient
+    tokens: T
+
+    @classmethod
+    def connect(
+        cls,
+        api: HttpSettings,
+        token_endpoint: HttpSettings,
+        tokens: Callable[[HttpClient], T],
+        *,
+        auth: Callable[[T], requests.auth.AuthBase] = TokenAuth,
+        error_parser: ErrorParser | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        name: str = "",
+    ) -> TokenClients[T]:
+        """Both clients, with the connector's error parser and timing; ``tokens`` makes the
+        token source on the token endpoint's client, ``auth`` the API's auth from it."""
+
+        def client(settings: HttpSettings, signed: requests.auth.AuthBase | None) -> HttpClient:
+            return HttpClient(
+                settings,
+                auth=signed,
+                error_parser=error_parser,
+                sleep=sleep,
+                clock=clock,
+                name=name,
+            )
+
+        endpoint = client(token_endpoint, None)
+        source = tokens(endpoint)
+        return cls(client(api, auth(source)), endpoint, source)
+
+    def close(self) -> None:
+        self.api.close()
+        self.token_endpoint.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -25,7 +25,7 @@ from claimbridge.credentials import CredentialStore
 from claimbridge.transport.http import ErrorInfo, HttpClient, parse_error_body
 from claimbridge.transport.tokens import ExpiringTokens, TokenAnswer, TokenAuth
 
-__all__ = ["SUBSCRIPTION_HEADER", "TokenSource", "poweroffice_auth", "poweroffice_error_info"]
+__all__ = ["SUBSCRIPTION_HEADER", "TokenSource", "poweroffice_error_info"]
 
 log = logging.getLogger("claimbridge.poweroffice")
 
@@ -93,7 +93,11 @@ class TokenSource(ExpiringTokens):
         )
         self._application_key = application_key
         self._client_key = client_key
-        self.subscription_key = subscription_key
+        self._subscription_key = subscription_key
+
+    def api_auth(self) -> TokenAuth:
+        """Bearer token plus subscription key on every API call; one renewal on a 401."""
+        return TokenAuth(self, headers={SUBSCRIPTION_HEADER: self._subscription_key})
 
     def _ask(self, client: HttpClient) -> requests.Response:
         credentials = requests.auth.HTTPBasicAuth(
@@ -104,11 +108,6 @@ class TokenSource(ExpiringTokens):
             client.settings.base_url,
             data={"grant_type": "client_credentials"},
             auth=credentials,
-            headers={SUBSCRIPTION_HEADER: self.subscription_key.get_secret_value()},
+            headers={SUBSCRIPTION_HEADER: self._subscription_key.get_secret_value()},
             idempotent=True,
         )
-
-
-def poweroffice_auth(tokens: TokenSource) -> TokenAuth:
-    """Bearer token plus subscription key on every API call; one renewal and resend on 401."""
-    return TokenAuth(tokens, headers={SUBSCRIPTION_HEADER: tokens.subscription_key}, logger=log)

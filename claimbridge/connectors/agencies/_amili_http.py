@@ -131,15 +131,15 @@ class AmiliCheck:
         name = agency.name
         quick = agency.settings.http.model_copy(update={"max_retries": 0})
         try:
-            client, token_client, tokens = agency._make_clients(quick)
+            clients = agency._connect(quick)
         except (ValueError, ClaimbridgeError) as exc:
             return CheckResult(name, (CheckItem(CheckKind.CONFIG, False, first_line(exc)),))
         items = [
             CheckItem(CheckKind.CONFIG, True, f"organization {agency.settings.organization_id}")
         ]
-        with client, token_client:
+        with clients:
             try:
-                tokens.token(renew=True)
+                clients.tokens.token(renew=True)
             except AuthError as exc:
                 items.append(CheckItem(CheckKind.AUTH, False, str(exc)))
                 return CheckResult(name, tuple(items))
@@ -149,7 +149,7 @@ class AmiliCheck:
                 return CheckResult(name, tuple(items))
             items.append(CheckItem(CheckKind.AUTH, True, "client credentials accepted"))
             try:
-                client.get(agency._org("/batches"), params={"PageSize": 1})
+                clients.api.get(agency._org("/batches"), params={"PageSize": 1})
             except AuthError as exc:
                 items.append(CheckItem(CheckKind.PERMISSION, False, str(exc)))
             except ClaimbridgeError as exc:

@@ -70,7 +70,7 @@ from claimbridge.errors import AuthError, ParseError, RemoteError
 from claimbridge.grouping import idempotency_key
 from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings, check_base_url
 from claimbridge.transport.signature import HmacScheme, header, verify_hmac
-from claimbridge.transport.tokens import ExpiringTokens, TokenAuth, client_credentials
+from claimbridge.transport.tokens import ExpiringTokens, TokenClients, client_credentials
 from claimbridge.webhooks import read_spool, spool_dir
 
 __all__ = ["AmiliAgency", "AmiliSettings"]
@@ -187,9 +187,7 @@ class AmiliAgency(Agency):
         super().__init__(settings, context)
         self._sleep = sleep
         self._clock = clock
-        self._client: HttpClient | None = None
-        self._token_client: HttpClient | None = None
-        self.tokens: ExpiringTokens | None = None
+        self._clients: TokenClients[ExpiringTokens] | None = None
 
     @property
     def name(self) -> str:
@@ -199,44 +197,38 @@ class AmiliAgency(Agency):
 
     @property
     def client(self) -> HttpClient:
-        if self._client is None:
-            self._client, self._token_client, self.tokens = self._make_clients(self.settings.http)
-        return self._client
+        if self._clients is None:
+            self._clients = self._connect(self.settings.http)
+        return self._clients.api
 
-    def _make_clients(self, options: HttpOptions) -> tuple[HttpClient, HttpClient, ExpiringTokens]:
-        token_client = HttpClient(
-            HttpSettings.from_options(self.settings.token_url, options),
-            error_parser=amili_error_info,
-            sleep=self._sleep,
-            name=self.name,
-        )
+    def _connect(self, options: HttpOptions) -> TokenClients[ExpiringTokens]:
+        settings = self.settings
         # Identiverse's client-credentials tokens live about an hour; Amili asks integrations
         # to keep one until it ends rather than ask for one per call.
-        tokens = ExpiringTokens(
-            token_client,
-            client_credentials(
-                self.settings.client_id, self.settings.client_secret, scope=self.settings.scope
-            ),
-            store=self.context.credentials,
-            key=f"amili:{self.name}:{self.settings.client_id}",
-            name=self.name,
-            what="an Amili access token",
-            logger=log,
+        request = client_credentials(
+            settings.client_id, settings.client_secret, scope=settings.scope
         )
-        client = HttpClient(
-            HttpSettings.from_options(self.settings.api_url, options),
-            auth=TokenAuth(tokens, logger=log),
+        return TokenClients.connect(
+            HttpSettings.from_options(settings.api_url, options),
+            HttpSettings.from_options(settings.token_url, options),
+            lambda endpoint: ExpiringTokens(
+                endpoint,
+                request,
+                store=self.context.credentials,
+                key=f"amili:{self.name}:{settings.client_id}",
+                name=self.name,
+                what="an Amili access token",
+                logger=log,
+            ),
             error_parser=amili_error_info,
             sleep=self._sleep,
             name=self.name,
         )
-        return client, token_client, tokens
 
     def close(self) -> None:
-        for client in (self._client, self._token_client):
-            if client is not None:
-                client.close()
-        self._client = self._token_client = None
+        if self._clients is not None:
+            self._clients.close()
+            self._clients = None
 
     def _org(self, path: str) -> str:
         return f"/orgs/{quote(self.settings.organization_id, safe='')}{path}"

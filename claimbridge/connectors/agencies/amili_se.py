@@ -50,7 +50,7 @@ from claimbridge.connectors.base import (
 from claimbridge.errors import AuthError, ClaimbridgeError, ParseError
 from claimbridge.schemas import AddressState, Case, Claim, Party, PartyKind
 from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings, check_base_url
-from claimbridge.transport.tokens import ExpiringTokens, TokenAnswer, TokenAuth
+from claimbridge.transport.tokens import ExpiringTokens, TokenAnswer, TokenAuth, TokenClients
 
 __all__ = ["AmiliSwedenAgency", "AmiliSwedenSettings"]
 
@@ -134,9 +134,7 @@ class AmiliSwedenAgency(Agency):
     ) -> None:
         super().__init__(settings, context)
         self._sleep = sleep
-        self._client: HttpClient | None = None
-        self._auth_client: HttpClient | None = None
-        self.tokens: ExpiringTokens | None = None
+        self._clients: TokenClients[ExpiringTokens] | None = None
 
     @property
     def name(self) -> str:
@@ -144,50 +142,48 @@ class AmiliSwedenAgency(Agency):
 
     @property
     def client(self) -> HttpClient:
-        if self._client is None:
-            self._client, self._auth_client, self.tokens = self._make_clients(self.settings.http)
-        return self._client
+        if self._clients is None:
+            self._clients = self._connect(self.settings.http)
+        return self._clients.api
 
-    def _make_clients(self, options: HttpOptions) -> tuple[HttpClient, HttpClient, ExpiringTokens]:
+    def _connect(self, options: HttpOptions) -> TokenClients[ExpiringTokens]:
         settings = self.settings
         http = HttpSettings.from_options(settings.api_url, options)
-        auth_client = HttpClient(
-            http, error_parser=amili_error_info, sleep=self._sleep, name=self.name
+        request = api_code_request(
+            settings.auth_method,
+            settings.api_code,
+            settings.private_key,
+            settings.jwt_algorithm,
+            self.name,
         )
-        tokens = ExpiringTokens(
-            auth_client,
-            api_code_request(
-                settings.auth_method,
-                settings.api_code,
-                settings.private_key,
-                settings.jwt_algorithm,
-                self.name,
-            ),
-            store=self.context.credentials,
-            key=f"amili_se:{self.name}:{settings.account}",
-            answer=TokenAnswer(
-                token_field=settings.token_field,
-                lifetime_field=None,  # not public: token_lifetime_s says how long one is used
-                default_lifetime_s=settings.token_lifetime_s,
-            ),
-            name=self.name,
-            what="an Amili Sweden access token",
-            logger=log,
+        answer = TokenAnswer(
+            token_field=settings.token_field,
+            lifetime_field=None,  # not public: token_lifetime_s says how long one is used
+            default_lifetime_s=settings.token_lifetime_s,
         )
-        client = HttpClient(
+        return TokenClients.connect(
             http,
-            auth=TokenAuth(tokens, header="X-API-Key", scheme=None, logger=log),
+            http,  # the token is asked for from the API itself
+            lambda endpoint: ExpiringTokens(
+                endpoint,
+                request,
+                store=self.context.credentials,
+                key=f"amili_se:{self.name}:{settings.account}",
+                answer=answer,
+                name=self.name,
+                what="an Amili Sweden access token",
+                logger=log,
+            ),
+            auth=lambda tokens: TokenAuth(tokens, header="X-API-Key", scheme=None),
             error_parser=amili_error_info,
             sleep=self._sleep,
             name=self.name,
         )
-        return client, auth_client, tokens
 
     def close(self) -> None:
-        for client in (self._client, self._auth_client):
-            if client is not None:
-                client.close()
-        self._client = self._auth_client = None
+        if self._clients is not None:
+            self._clients.close()
+            self._clients = None
 
     # pushing -----------------------------------------------------------------------------
 
@@ -319,13 +315,13 @@ class AmiliSwedenAgency(Agency):
         name = self.name
         quick = self.settings.http.model_copy(update={"max_retries": 0})
         try:
-            client, auth_client, tokens = self._make_clients(quick)
+            clients = self._connect(quick)
         except (ValueError, ClaimbridgeError) as exc:
             return CheckResult(name, (CheckItem(CheckKind.CONFIG, False, first_line(exc)),))
         items = [CheckItem(CheckKind.CONFIG, True, f"creditor {self.settings.creditor}")]
-        with client, auth_client:
+        with clients:
             try:
-                tokens.token(renew=True)
+                clients.tokens.token(renew=True)
             except AuthError as exc:
                 items.append(CheckItem(CheckKind.AUTH, False, str(exc)))
                 return CheckResult(name, tuple(items))
@@ -335,7 +331,7 @@ class AmiliSwedenAgency(Agency):
                 return CheckResult(name, tuple(items))
             items.append(CheckItem(CheckKind.AUTH, True, "API code accepted"))
             try:
-                client.get("/case--registrations", params={"max_results": 1})
+                clients.api.get("/case--registrations", params={"max_results": 1})
             except AuthError as exc:
                 items.append(CheckItem(CheckKind.PERMISSION, False, str(exc)))
             except ClaimbridgeError as exc:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -75,7 +76,7 @@ from claimbridge.errors import (
 )
 from claimbridge.grouping import idempotency_key
 from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings
-from claimbridge.transport.tokens import ExpiringTokens, TokenAuth
+from claimbridge.transport.tokens import ExpiringTokens, TokenClients
 
 __all__ = ["RivertyAgency", "RivertySettings"]
 
@@ -125,7 +126,7 @@ class RivertyAgency(Agency):
         self._sleep = sleep
         self._now: Clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.rules = self.settings.rules()
-        self._clients: tuple[HttpClient, HttpClient, ExpiringTokens] | None = None
+        self._clients: TokenClients[ExpiringTokens] | None = None
 
     @property
     def name(self) -> str:
@@ -133,43 +134,34 @@ class RivertyAgency(Agency):
 
     # clients ------------------------------------------------------------------------------
 
-    def _make_clients(self, options: HttpOptions) -> tuple[HttpClient, HttpClient, ExpiringTokens]:
-        """The token client, the API client and the token source; a seam for tests."""
-        timing: dict[str, Any] = {"name": self.name}
-        if self._sleep is not None:
-            timing["sleep"] = self._sleep
-        token_client = HttpClient(
-            HttpSettings.from_options(self.settings.token_url, options),
+    def _connect(self, options: HttpOptions) -> TokenClients[ExpiringTokens]:
+        settings = self.settings
+        return TokenClients.connect(
+            HttpSettings.from_options(settings.url, options),
+            HttpSettings.from_options(settings.token_url, options),
+            lambda endpoint: riverty_tokens(
+                endpoint,
+                client_id=settings.client_id,
+                client_secret=settings.client_secret,
+                audience=settings.audience,
+                store=self.context.credentials,
+                key=f"riverty:{self.name}:access_token",
+                name=self.name,
+            ),
             error_parser=riverty_error_info,
-            **timing,
-        )
-        tokens = riverty_tokens(
-            token_client,
-            client_id=self.settings.client_id,
-            client_secret=self.settings.client_secret,
-            audience=self.settings.audience,
-            store=self.context.credentials,
-            key=f"riverty:{self.name}:access_token",
+            sleep=self._sleep or time.sleep,
             name=self.name,
         )
-        api = HttpClient(
-            HttpSettings.from_options(self.settings.url, options),
-            auth=TokenAuth(tokens, logger=log),
-            error_parser=riverty_error_info,
-            **timing,
-        )
-        return token_client, api, tokens
 
     @property
     def client(self) -> HttpClient:
         if self._clients is None:
-            self._clients = self._make_clients(self.settings.http)
-        return self._clients[1]
+            self._clients = self._connect(self.settings.http)
+        return self._clients.api
 
     def close(self) -> None:
         if self._clients is not None:
-            self._clients[0].close()
-            self._clients[1].close()
+            self._clients.close()
             self._clients = None
 
     def _json(self, response: requests.Response, what: str) -> Any:
@@ -408,17 +400,15 @@ class RivertyAgency(Agency):
         name = self.name
         try:
             # one quick try each: a check should answer in seconds, not after a retry storm
-            token_client, api, tokens = self._make_clients(
-                self.settings.http.model_copy(update={"max_retries": 0})
-            )
+            clients = self._connect(self.settings.http.model_copy(update={"max_retries": 0}))
         except (ValueError, ClaimbridgeError) as exc:
             return CheckResult(name, (CheckItem(CheckKind.CONFIG, False, _first_line(exc)),))
         config = CheckItem(
             CheckKind.CONFIG, True, f"API {self.settings.url}, audience {self.settings.audience}"
         )
-        with token_client, api:
+        with clients:
             try:
-                tokens.token(renew=True)
+                clients.tokens.token(renew=True)
             except AuthError as exc:
                 return CheckResult(name, (config, CheckItem(CheckKind.AUTH, False, str(exc))))
             except ClaimbridgeError as exc:
@@ -428,7 +418,7 @@ class RivertyAgency(Agency):
                     CheckItem(CheckKind.AUTH, False, "not checked: no token endpoint"),
                 )
                 return CheckResult(name, items)
-            return CheckResult(name, (config, *self._check_api(api)))
+            return CheckResult(name, (config, *self._check_api(clients.api)))
 
     def _check_api(self, api: HttpClient) -> tuple[CheckItem, ...]:
         token = CheckItem(CheckKind.AUTH, True, "access token issued")
