@@ -1,4 +1,4 @@
-"""What the Amili connectors share about HTTP: error bodies, JSON answers, send outcomes, check.
+"""What the Amili connectors share about HTTP: error bodies, JSON answers, send outcomes.
 
 Amili's Norwegian API is an ASP.NET service whose error answers are RFC 7807 problem details
 (``title``, ``detail``, ``errors``); its older batch answers list ``errors`` of ``{code,
@@ -10,14 +10,13 @@ recorded with Amili's own reason.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 
-from claimbridge.connectors.base import CheckItem, CheckKind, CheckResult, PushOutcome, PushStatus
+from claimbridge.connectors.base import PushOutcome, PushStatus
 from claimbridge.errors import (
     AuthError,
-    ClaimbridgeError,
     OutcomeUnknownError,
     ParseError,
     RateLimitedError,
@@ -26,10 +25,7 @@ from claimbridge.errors import (
 )
 from claimbridge.transport.http import ErrorInfo, parse_error_body
 
-if TYPE_CHECKING:
-    from claimbridge.connectors.agencies.amili import AmiliAgency
-
-__all__ = ["AmiliCheck", "amili_error_info", "first_line", "json_object", "send_outcome"]
+__all__ = ["amili_error_info", "json_object", "send_outcome"]
 
 _MAX_TEXT = 300
 _MAX_ISSUES = 5
@@ -113,47 +109,3 @@ def send_outcome(
 
 def _all(keys: Sequence[str], status: PushStatus, reason: str) -> list[PushOutcome]:
     return [PushOutcome(key, status, reason=reason) for key in keys]
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-class AmiliCheck:
-    """Config, auth (a token from Identiverse) and reachability/permission of the API."""
-
-    def __init__(self, agency: AmiliAgency) -> None:
-        self.agency = agency
-
-    def run(self) -> CheckResult:
-        agency = self.agency
-        name = agency.name
-        quick = agency.settings.http.model_copy(update={"max_retries": 0})
-        try:
-            clients = agency._connect(quick)
-        except (ValueError, ClaimbridgeError) as exc:
-            return CheckResult(name, (CheckItem(CheckKind.CONFIG, False, first_line(exc)),))
-        items = [
-            CheckItem(CheckKind.CONFIG, True, f"organization {agency.settings.organization_id}")
-        ]
-        with clients:
-            try:
-                clients.tokens.token(renew=True)
-            except AuthError as exc:
-                items.append(CheckItem(CheckKind.AUTH, False, str(exc)))
-                return CheckResult(name, tuple(items))
-            except ClaimbridgeError as exc:
-                items.append(CheckItem(CheckKind.REACHABILITY, False, f"token endpoint: {exc}"))
-                items.append(CheckItem(CheckKind.AUTH, False, "not checked: no token endpoint"))
-                return CheckResult(name, tuple(items))
-            items.append(CheckItem(CheckKind.AUTH, True, "client credentials accepted"))
-            try:
-                clients.api.get(agency._org("/batches"), params={"PageSize": 1})
-            except AuthError as exc:
-                items.append(CheckItem(CheckKind.PERMISSION, False, str(exc)))
-            except ClaimbridgeError as exc:
-                items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-            else:
-                items.append(CheckItem(CheckKind.REACHABILITY, True, "Collection API answered"))
-        return CheckResult(name, tuple(items))

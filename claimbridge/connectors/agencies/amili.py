@@ -42,7 +42,6 @@ from claimbridge.connectors.agencies._amili_events import (
     with_cursor,
 )
 from claimbridge.connectors.agencies._amili_http import (
-    AmiliCheck,
     amili_error_info,
     json_object,
     send_outcome,
@@ -53,10 +52,13 @@ from claimbridge.connectors.agencies._amili_payload import (
     payment_body,
     source_invoice_id,
 )
+from claimbridge.connectors.agencies._checks import check_token_api, probe
 from claimbridge.connectors.base import (
     Agency,
     AgencyCapabilities,
     AgencyUpdate,
+    CheckItem,
+    CheckKind,
     CheckResult,
     ConnectorContext,
     ConnectorSettings,
@@ -550,4 +552,20 @@ class AmiliAgency(Agency):
     # checks ------------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
-        return AmiliCheck(self).run()
+        """Config, a token from Identiverse (auth), then one small batch list (the API, and
+        that the token may read the organization)."""
+        organization = self.settings.organization_id
+        batches = self._org("/batches")
+        return check_token_api(
+            self.name,
+            self._connect,
+            self.settings.http,
+            CheckItem(CheckKind.CONFIG, True, f"organization {organization}"),
+            issued="client credentials accepted",
+            api=lambda client: [
+                probe(
+                    lambda: client.get(batches, params={"PageSize": 1}),
+                    answered="Collection API answered",
+                )
+            ],
+        )

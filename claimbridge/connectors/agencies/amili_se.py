@@ -27,12 +27,12 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from claimbridge.connectors.agencies._amili_http import (
     amili_error_info,
-    first_line,
     json_object,
     send_outcome,
 )
 from claimbridge.connectors.agencies._amili_payload import money
 from claimbridge.connectors.agencies._amili_se_auth import api_code_request
+from claimbridge.connectors.agencies._checks import check_token_api, probe
 from claimbridge.connectors.base import (
     Agency,
     AgencyCapabilities,
@@ -47,7 +47,7 @@ from claimbridge.connectors.base import (
     PushOutcome,
     PushStatus,
 )
-from claimbridge.errors import AuthError, ClaimbridgeError, ParseError
+from claimbridge.errors import ParseError
 from claimbridge.schemas import AddressState, Case, Claim, Party, PartyKind
 from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings, check_base_url
 from claimbridge.transport.tokens import ExpiringTokens, TokenAnswer, TokenAuth, TokenClients
@@ -312,33 +312,21 @@ class AmiliSwedenAgency(Agency):
     # checks ------------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
-        name = self.name
-        quick = self.settings.http.model_copy(update={"max_retries": 0})
-        try:
-            clients = self._connect(quick)
-        except (ValueError, ClaimbridgeError) as exc:
-            return CheckResult(name, (CheckItem(CheckKind.CONFIG, False, first_line(exc)),))
-        items = [CheckItem(CheckKind.CONFIG, True, f"creditor {self.settings.creditor}")]
-        with clients:
-            try:
-                clients.tokens.token(renew=True)
-            except AuthError as exc:
-                items.append(CheckItem(CheckKind.AUTH, False, str(exc)))
-                return CheckResult(name, tuple(items))
-            except ClaimbridgeError as exc:
-                items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-                items.append(CheckItem(CheckKind.AUTH, False, "not checked: unreachable"))
-                return CheckResult(name, tuple(items))
-            items.append(CheckItem(CheckKind.AUTH, True, "API code accepted"))
-            try:
-                clients.api.get("/case--registrations", params={"max_results": 1})
-            except AuthError as exc:
-                items.append(CheckItem(CheckKind.PERMISSION, False, str(exc)))
-            except ClaimbridgeError as exc:
-                items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-            else:
-                items.append(CheckItem(CheckKind.REACHABILITY, True, "ADA API answered"))
-        return CheckResult(name, tuple(items))
+        """Config, a token for the API code (auth), then one registration listed (the API,
+        and that the token may read the account)."""
+        return check_token_api(
+            self.name,
+            self._connect,
+            self.settings.http,
+            CheckItem(CheckKind.CONFIG, True, f"creditor {self.settings.creditor}"),
+            issued="API code accepted",
+            api=lambda client: [
+                probe(
+                    lambda: client.get("/case--registrations", params={"max_results": 1}),
+                    answered="ADA API answered",
+                )
+            ],
+        )
 
 
 # --- mapping ------------------------------------------------------------------------------

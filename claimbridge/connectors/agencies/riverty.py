@@ -25,8 +25,8 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests
-from pydantic import ValidationError
 
+from claimbridge.connectors.agencies._checks import check_token_api
 from claimbridge.connectors.agencies._riverty_answers import (
     REQUEST_PREFIX,
     ClaimFound,
@@ -397,31 +397,17 @@ class RivertyAgency(Agency):
     def check(self) -> CheckResult:
         """Config, then a token (auth), then one small transactions query (the API, and that
         it takes the token). Never raises: every failure is a typed item."""
-        name = self.name
-        try:
-            # one quick try each: a check should answer in seconds, not after a retry storm
-            clients = self._connect(self.settings.http.model_copy(update={"max_retries": 0}))
-        except (ValueError, ClaimbridgeError) as exc:
-            return CheckResult(name, (CheckItem(CheckKind.CONFIG, False, _first_line(exc)),))
-        config = CheckItem(
-            CheckKind.CONFIG, True, f"API {self.settings.url}, audience {self.settings.audience}"
+        settings = self.settings
+        return check_token_api(
+            self.name,
+            self._connect,
+            settings.http,
+            CheckItem(CheckKind.CONFIG, True, f"API {settings.url}, audience {settings.audience}"),
+            issued="access token issued",
+            api=self._check_api,
         )
-        with clients:
-            try:
-                clients.tokens.token(renew=True)
-            except AuthError as exc:
-                return CheckResult(name, (config, CheckItem(CheckKind.AUTH, False, str(exc))))
-            except ClaimbridgeError as exc:
-                items = (
-                    config,
-                    CheckItem(CheckKind.REACHABILITY, False, f"token endpoint: {exc}"),
-                    CheckItem(CheckKind.AUTH, False, "not checked: no token endpoint"),
-                )
-                return CheckResult(name, items)
-            return CheckResult(name, (config, *self._check_api(clients.api)))
 
     def _check_api(self, api: HttpClient) -> tuple[CheckItem, ...]:
-        token = CheckItem(CheckKind.AUTH, True, "access token issued")
         now = self._now().astimezone(dt.UTC).replace(microsecond=0)
         window = {
             "from": (now - dt.timedelta(minutes=1)).strftime(_STAMP),
@@ -433,19 +419,19 @@ class RivertyAgency(Agency):
             kind = CheckKind.PERMISSION if exc.status == 403 else CheckKind.AUTH
             hint = "" if exc.status == 403 else " (is the audience that of this environment?)"
             reach = CheckItem(CheckKind.REACHABILITY, True, "collection API answered")
-            return (token, reach, CheckItem(kind, False, f"{exc}{hint}"))
+            return (reach, CheckItem(kind, False, f"{exc}{hint}"))
         except RemoteError as exc:
             if exc.status is not None and exc.status < 500:
                 message = f"url does not look like Riverty's collection API: {exc}"
-                return (token, CheckItem(CheckKind.CONFIG, False, message))
-            return (token, CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+                return (CheckItem(CheckKind.CONFIG, False, message),)
+            return (CheckItem(CheckKind.REACHABILITY, False, str(exc)),)
         except ParseError as exc:
             message = f"url answered, but not like Riverty's collection API ({exc})"
-            return (token, CheckItem(CheckKind.CONFIG, False, message))
+            return (CheckItem(CheckKind.CONFIG, False, message),)
         except ClaimbridgeError as exc:
-            return (token, CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+            return (CheckItem(CheckKind.REACHABILITY, False, str(exc)),)
         reach = CheckItem(CheckKind.REACHABILITY, True, "collection API answered")
-        return (token, reach, CheckItem(CheckKind.AUTH, True, "the API accepts the token"))
+        return (reach, CheckItem(CheckKind.AUTH, True, "the API accepts the token"))
 
 
 def _rest(
@@ -482,12 +468,3 @@ def _parse_cursor(cursor: str | None) -> dt.datetime | None:
     except ValueError:
         message = "not a Riverty transactions cursor (yyyy-mm-ddThh:mm:ssZ)"
         raise ParseError(message, field="cursor") from None
-
-
-def _first_line(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

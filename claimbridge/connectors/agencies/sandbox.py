@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
+from claimbridge.connectors.agencies._checks import config_failed, quick
 from claimbridge.connectors.base import (
     Agency,
     AgencyCapabilities,
@@ -259,11 +260,9 @@ class SandboxAgency(Agency):
     def check(self) -> CheckResult:
         name = self.context.name or self.type_name
         try:
-            # one quick try each: a check should answer in seconds, not after a retry storm
-            client = self._make_client(self.settings.http.model_copy(update={"max_retries": 0}))
+            client = self._make_client(quick(self.settings.http))
         except (ValueError, ClaimbridgeError) as exc:
-            items = (CheckItem(CheckKind.CONFIG, False, _first_line(exc)),)
-            return CheckResult(name, items)
+            return config_failed(name, exc)
         config = CheckItem(CheckKind.CONFIG, True, f"URL {self.settings.url}")
         with client:
             try:
@@ -339,12 +338,3 @@ def _results_by_key(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for r in results
         if isinstance(r, dict) and "idempotency_key" in r
     }
-
-
-def _first_line(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
