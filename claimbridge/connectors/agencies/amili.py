@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from functools import partial
 from typing import Any, ClassVar
@@ -39,7 +40,6 @@ from claimbridge.connectors.agencies._amili_events import (
     settlement_id_of,
     settlements_from,
     updates_from_event,
-    with_cursor,
 )
 from claimbridge.connectors.agencies._amili_http import (
     amili_error_info,
@@ -503,7 +503,7 @@ class AmiliAgency(Agency):
                         AgencyUpdate(update_id=settlement.settlement_id, settlement=settlement)
                     )
             for update in found:
-                yield with_cursor(update, cursor.text())
+                yield replace(update, cursor=cursor.text())
         yield from self._settlements_since(cursor)
 
     def _settlement(self, settlement_id: str) -> list[Any]:

@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -389,7 +390,7 @@ class RivertyAgency(Agency):
             ]
             end = high.strftime(_STAMP)
             for i, update in enumerate(found):
-                yield update if i < len(found) - 1 else _with_cursor(update, end)
+                yield update if i < len(found) - 1 else replace(update, cursor=end)
             safe = end
 
     # checks -------------------------------------------------------------------------------
@@ -448,16 +449,6 @@ def _refused(key: str, reason: str) -> PushOutcome:
 def _not_yet(key: str) -> PushOutcome:
     reason = "Riverty has not confirmed the claim yet (no claim number): try again later"
     return PushOutcome(key, PushStatus.RETRYABLE, reason=reason)
-
-
-def _with_cursor(update: AgencyUpdate, cursor: str) -> AgencyUpdate:
-    return AgencyUpdate(
-        update_id=update.update_id,
-        event=update.event,
-        settlement=update.settlement,
-        receipt=update.receipt,
-        cursor=cursor,
-    )
 
 
 def _parse_cursor(cursor: str | None) -> dt.datetime | None:
