@@ -44,7 +44,6 @@ from claimbridge.connectors.agencies._amili_events import (
 from claimbridge.connectors.agencies._amili_http import (
     amili_error_info,
     json_object,
-    send_outcome,
 )
 from claimbridge.connectors.agencies._amili_payload import (
     correction_body,
@@ -53,6 +52,7 @@ from claimbridge.connectors.agencies._amili_payload import (
     source_invoice_id,
 )
 from claimbridge.connectors.agencies._checks import check_token_api, probe
+from claimbridge.connectors.agencies._rest import send_outcome
 from claimbridge.connectors.base import (
     Agency,
     AgencyCapabilities,

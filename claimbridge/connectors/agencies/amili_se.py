@@ -28,11 +28,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from claimbridge.connectors.agencies._amili_http import (
     amili_error_info,
     json_object,
-    send_outcome,
 )
 from claimbridge.connectors.agencies._amili_payload import money
 from claimbridge.connectors.agencies._amili_se_auth import api_code_request
 from claimbridge.connectors.agencies._checks import check_token_api, probe
+from claimbridge.connectors.agencies._rest import send_outcome
 from claimbridge.connectors.base import (
     Agency,
     AgencyCapabilities,
