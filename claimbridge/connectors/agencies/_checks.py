@@ -9,6 +9,7 @@ cannot be reached (reachability), and says what it did not check because a step 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from typing import Any
 
 from pydantic import ValidationError
@@ -72,7 +73,7 @@ def check_token_api(
         clients = connect(quick(options))
     except (ValueError, ClaimbridgeError) as exc:
         return config_failed(name, exc)
-    with clients:
+    with closing(clients):
         try:
             clients.tokens.token(renew=True)
         except AuthError as exc:
