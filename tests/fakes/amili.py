@@ -31,6 +31,7 @@ import requests
 import responses
 
 from claimbridge.transport.signature import HmacScheme
+from tests.fakes.exchange import Exchange
 from tests.fakes.token_endpoint import bearer_of, form_of
 
 API = "https://api.amili.test/collection/v1"
@@ -60,16 +61,6 @@ REQUIRED_INVOICE_FIELDS = frozenset(
 )
 BATCH_STATES = frozenset({"QUEUED", "SUCCESS", "PARTIAL", "FAILED"})
 _ORG_PATH = re.compile(r"^/collection/v1/orgs/(?P<org>[^/]+)(?P<rest>/.*)$")
-
-
-@dataclass
-class Exchange:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    status: int
-    response: Any
 
 
 @dataclass

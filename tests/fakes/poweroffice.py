@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 import responses
 
+from tests.fakes.exchange import Exchange
 from tests.fakes.token_endpoint import basic_authorization, bearer_of, form_of
 
 BASE = "https://goapi.poweroffice.test/v2"
@@ -44,16 +45,6 @@ T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 
 def stamp(moment: dt.datetime) -> str:
     return moment.isoformat(sep=" ")
-
-
-@dataclass
-class Exchange:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    status: int
-    response: Any
 
 
 @dataclass
