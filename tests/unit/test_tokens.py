@@ -11,7 +11,6 @@ import json
 import logging
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 import requests
@@ -24,6 +23,7 @@ from claimbridge.credentials import MemoryCredentialStore
 from claimbridge.errors import AuthError, UnreachableError
 from claimbridge.transport.http import HttpClient, HttpSettings
 from claimbridge.transport.tokens import ExpiringTokens, TokenAnswer, TokenAuth, client_credentials
+from tests.fakes.token_endpoint import form_of
 
 TOKEN_URL = "https://auth.example.test/oauth/token"
 API_URL = "https://api.example.test/v1"
@@ -51,7 +51,7 @@ class Endpoint:
         rsps.add_callback(responses.GET, f"{API_URL}/things", callback=self._api)
 
     def _token(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        form = {k: v[-1] for k, v in parse_qs(str(request.body or "")).items()}
+        form = form_of(request)
         self.forms.append(form)
         if form.get("client_secret") != SECRET:
             return 401, {}, json.dumps({"error": "invalid_client"})
