@@ -321,18 +321,7 @@ class _Handler(BaseHTTPRequestHandler):
         return (200 if outcome.replayed else 201), answer
 
     def _create_batch(self) -> tuple[int, dict[str, Any]]:
-        items = self._read_json().get("items")
-        if not isinstance(items, list):
-            raise _HttpError(422, "invalid_request", "'items' must be a list")
-        if len(items) > MAX_BATCH_ITEMS:
-            raise _HttpError(
-                422, "too_many_items", f"a batch holds at most {MAX_BATCH_ITEMS} items"
-            )
-        keys = []
-        for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise _HttpError(422, "invalid_request", f"items[{index}] must be an object")
-            keys.append(_check_key(item.get("idempotency_key"), f"items[{index}].idempotency_key"))
+        keys, items = self._batch_items()
         results = []
         for index, (key, item) in enumerate(zip(keys, items, strict=True)):
             try:
@@ -357,18 +346,7 @@ class _Handler(BaseHTTPRequestHandler):
         return app.store.submit(key, case, body_hash, min_principal=app.min_principal)
 
     def _correct_batch(self) -> tuple[int, dict[str, Any]]:
-        items = self._read_json().get("items")
-        if not isinstance(items, list):
-            raise _HttpError(422, "invalid_request", "'items' must be a list")
-        if len(items) > MAX_BATCH_ITEMS:
-            raise _HttpError(
-                422, "too_many_items", f"a batch holds at most {MAX_BATCH_ITEMS} items"
-            )
-        keys = []
-        for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise _HttpError(422, "invalid_request", f"items[{index}] must be an object")
-            keys.append(_check_key(item.get("idempotency_key"), f"items[{index}].idempotency_key"))
+        keys, items = self._batch_items()
         store = self.server.app.store
         results = []
         for index, (key, item) in enumerate(zip(keys, items, strict=True)):
@@ -391,6 +369,23 @@ class _Handler(BaseHTTPRequestHandler):
                     answer = CorrectionAnswer(key, "rejected", None, ref, kind, reason, None)
             results.append(answer.as_result())
         return 200, {"results": results}
+
+    def _batch_items(self) -> tuple[list[str], list[dict[str, Any]]]:
+        """A batch body's items and their idempotency keys; the whole batch is refused (422)
+        when it is no list, too long, or any item is no object or has no usable key."""
+        items = self._read_json().get("items")
+        if not isinstance(items, list):
+            raise _HttpError(422, "invalid_request", "'items' must be a list")
+        if len(items) > MAX_BATCH_ITEMS:
+            raise _HttpError(
+                422, "too_many_items", f"a batch holds at most {MAX_BATCH_ITEMS} items"
+            )
+        keys = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise _HttpError(422, "invalid_request", f"items[{index}] must be an object")
+            keys.append(_check_key(item.get("idempotency_key"), f"items[{index}].idempotency_key"))
+        return keys, items
 
     def _faults(self, method: str) -> None:
         if method == "DELETE":

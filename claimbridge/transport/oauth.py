@@ -13,7 +13,10 @@ the app again, so the rules here are strict:
   POST, so it is sent again only when it never left (or a 429 said it was not processed); a
   refresh whose answer was lost may already have rotated the token and ends in
   :class:`~claimbridge.errors.OutcomeUnknownError`;
-- an access token is refreshed shortly before it expires, and once when the API answers 401;
+- an access token is refreshed shortly before it expires, and once when the API answers 401 —
+  around the whole request (:meth:`RefreshTokenAuth.send`), not inside the session as
+  :class:`~claimbridge.transport.tokens.TokenAuth` renews a client-credentials token: a refresh
+  whose answer was lost must surface as itself, never as the lost answer of the API request;
 - tokens never appear in log lines, error messages or ``repr``.
 
 What differs between vendors is data, an :class:`OAuthVendor`: name, how the client

@@ -31,6 +31,8 @@ import requests
 import responses
 
 from claimbridge.transport.signature import HmacScheme
+from tests.fakes.exchange import Exchange
+from tests.fakes.token_endpoint import bearer_of, form_of
 
 API = "https://api.amili.test/collection/v1"
 TOKEN_URL = "https://auth.amili.test/token"
@@ -59,16 +61,6 @@ REQUIRED_INVOICE_FIELDS = frozenset(
 )
 BATCH_STATES = frozenset({"QUEUED", "SUCCESS", "PARTIAL", "FAILED"})
 _ORG_PATH = re.compile(r"^/collection/v1/orgs/(?P<org>[^/]+)(?P<rest>/.*)$")
-
-
-@dataclass
-class Exchange:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    status: int
-    response: Any
 
 
 @dataclass
@@ -185,7 +177,7 @@ class FakeAmili:
     def _token(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         self.requests += 1
         self.token_requests += 1
-        form = dict(parse_qsl(_text(request.body)))
+        form = form_of(request)
         if form.get("grant_type") != "client_credentials":
             return _json(400, {"error": "unsupported_grant_type"})
         if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
@@ -228,8 +220,7 @@ class FakeAmili:
     def _route(
         self, request: requests.PreparedRequest, path: str, query: dict[str, str], body: Any
     ) -> tuple[int, Any, dict[str, str]]:
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or auth[len("Bearer ") :] not in self.tokens:
+        if bearer_of(request) not in self.tokens:
             return 401, _problem(401, "Unauthorized", "missing or invalid bearer token"), {}
         if self.throttle_next:
             self.throttle_next -= 1
@@ -407,9 +398,3 @@ def _problem(
 
 def _json(status: int, body: Any) -> tuple[int, dict[str, str], str]:
     return status, {"Content-Type": "application/json"}, json.dumps(body)
-
-
-def _text(body: Any) -> str:
-    if isinstance(body, bytes):
-        return body.decode()
-    return str(body or "")

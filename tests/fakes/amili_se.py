@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from stdnum import luhn
 
+from tests.fakes.exchange import Exchange
+
 API = "https://api.amili-se.test"
 API_CODE = "api-code-1"
 ACCOUNT, CREDITOR = "674dbeaf08847b9501cc9132", "674dbeb208847b9501cc9138"
@@ -105,16 +107,6 @@ def make_key() -> tuple[str, str]:
         .decode()
     )
     return private, public
-
-
-@dataclass
-class Exchange:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    status: int
-    response: Any
 
 
 @dataclass

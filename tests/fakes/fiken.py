@@ -14,7 +14,6 @@ write (it happens; the client sees a read timeout).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import itertools
 import json
@@ -26,6 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 import responses
+
+from tests.fakes.token_endpoint import RefreshTokenEndpoint
 
 BASE_URL = "https://api.fiken.no/api/v2"
 TOKEN_URL = "https://fiken.no/oauth/token"
@@ -71,7 +72,15 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return status, {"Content-Type": "application/json", **(headers or {})}, body
 
 
-class FikenFake:
+_FIKEN_REFUSALS = {
+    "invalid_client": "Client authentication failed",
+    "invalid_request": "Token requests must be form encoded",
+    "unsupported_grant_type": "Only refresh_token is supported here",
+    "invalid_grant": "The refresh token is invalid or expired.",
+}
+
+
+class FikenFake(RefreshTokenEndpoint):
     """One Fiken company and its OAuth app. ``install`` it on a ``responses`` mock."""
 
     def __init__(
@@ -85,14 +94,15 @@ class FikenFake:
         today: dt.date = dt.date(2026, 3, 31),
         token_lifetime: int = 3600,
     ) -> None:
+        super().__init__(
+            client_id=client_id,
+            client_secret=client_secret,
+            refresh_token=refresh_token,
+            token_lifetime=token_lifetime,
+            rotate=rotate,
+        )
         self.slug = slug
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.refresh_token = refresh_token
-        self.rotate = rotate
         self.today = today
-        self.token_lifetime = token_lifetime
-        self.access_tokens: set[str] = set()
         self.contacts: dict[int, dict[str, Any]] = {}
         self.invoices: dict[int, dict[str, Any]] = {}
         self.credit_notes: dict[int, dict[str, Any]] = {}
@@ -101,10 +111,8 @@ class FikenFake:
         self.lose_next = False
         self.failures: list[Reply] = []
         self.api_requests = 0
-        self.token_requests = 0
         self._ids = itertools.count(1000)
         self._numbers = itertools.count(10001)
-        self._tokens = itertools.count(1)
 
     # --- building the ledger ----------------------------------------------------------------
 
@@ -224,9 +232,6 @@ class FikenFake:
     def touch(self, invoice: dict[str, Any]) -> None:
         invoice["lastModifiedDate"] = invoice["sale"]["lastModifiedDate"] = self.today.isoformat()
 
-    def expire_tokens(self) -> None:
-        self.access_tokens.clear()
-
     def lose_next_answer(self) -> None:
         self.lose_next = True
 
@@ -238,34 +243,14 @@ class FikenFake:
     # --- serving ----------------------------------------------------------------------------
 
     def install(self, mock: responses.RequestsMock) -> None:
-        mock.add_callback(responses.POST, TOKEN_URL, callback=self._token)
+        mock.add_callback(responses.POST, TOKEN_URL, callback=self.token)
         pattern = re.compile(re.escape(BASE_URL) + r"/.*")
         for method in (responses.GET, responses.POST):
             mock.add_callback(method, pattern, callback=self._api)
 
-    def _token(self, request: requests.PreparedRequest) -> Reply:
-        self.token_requests += 1
-        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
-        if request.headers.get("Authorization") != f"Basic {expected}":
-            return _error(401, "invalid_client", "Client authentication failed")
-        body = request.body.decode() if isinstance(request.body, bytes) else (request.body or "")
-        form = {k: v[0] for k, v in parse_qs(body).items()}
-        if form.get("grant_type") != "refresh_token":
-            return _error(400, "unsupported_grant_type", "Only refresh_token is supported here")
-        if form.get("refresh_token") != self.refresh_token:
-            return _error(400, "invalid_grant", "The refresh token is invalid or expired.")
-        serial = next(self._tokens)
-        access = f"at-{serial}"
-        self.access_tokens.add(access)
-        if self.rotate:
-            self.refresh_token = f"rt-{serial}"
-        answer = {
-            "access_token": access,
-            "refresh_token": self.refresh_token,
-            "token_type": "bearer",
-            "expires_in": self.token_lifetime,
-        }
-        return 200, {"Content-Type": "application/json"}, json.dumps(answer)
+    def refused(self, code: str) -> Reply:
+        status = 401 if code == "invalid_client" else 400
+        return _error(status, code, _FIKEN_REFUSALS[code])
 
     def _api(self, request: requests.PreparedRequest) -> Reply | Exception:
         reply = self._serve(request)
@@ -278,8 +263,7 @@ class FikenFake:
         self.api_requests += 1
         if self.failures:
             return self.failures.pop(0)
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or auth[7:] not in self.access_tokens:
+        if not self.authorized(request):
             return _error(401, "invalid_token", "The access token is invalid or has expired")
         parts = urlsplit(request.url or "")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}

@@ -15,7 +15,6 @@ such as 429, and lose the answer to the next write (it happens; the client sees 
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import itertools
 import json
@@ -23,11 +22,13 @@ import math
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
 import responses
+
+from tests.fakes.token_endpoint import RefreshTokenEndpoint
 
 BASE_URL = "https://api.fortnox.se"
 TOKEN_URL = "https://apps.fortnox.se/oauth-v1/token"
@@ -136,8 +137,15 @@ def _money(value: Decimal | int | str) -> float:
     return float(Decimal(value).quantize(Decimal("0.01")))
 
 
-class FortnoxFake:
-    """One Fortnox company and its OAuth integration. ``install`` it on a ``responses`` mock."""
+class FortnoxFake(RefreshTokenEndpoint):
+    """One Fortnox company and its OAuth integration. ``install`` it on a ``responses`` mock.
+
+    Fortnox rotates the refresh token on every refresh.
+    """
+
+    answer_fields: ClassVar[dict[str, Any]] = {
+        "scope": "companyinformation customer invoice payment bookkeeping"
+    }
 
     def __init__(
         self,
@@ -148,12 +156,13 @@ class FortnoxFake:
         now: dt.datetime = dt.datetime(2026, 3, 31, 9, 0),
         token_lifetime: int = 3600,
     ) -> None:
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.refresh_token = refresh_token
+        super().__init__(
+            client_id=client_id,
+            client_secret=client_secret,
+            refresh_token=refresh_token,
+            token_lifetime=token_lifetime,
+        )
         self.now = now
-        self.token_lifetime = token_lifetime
-        self.access_tokens: set[str] = set()
         self.customers: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
         self.payments: dict[str, dict[str, Any]] = {}
@@ -164,11 +173,9 @@ class FortnoxFake:
         self.failures: list[Reply] = []
         self.exchanges: list[tuple[requests.PreparedRequest, Reply]] = []
         self.api_requests = 0
-        self.token_requests = 0
         self._customer_numbers = itertools.count(1)
         self._invoice_numbers = itertools.count(1001)
         self._payment_numbers = itertools.count(1)
-        self._tokens = itertools.count(1)
 
     # --- building the ledger ----------------------------------------------------------------
 
@@ -374,9 +381,6 @@ class FortnoxFake:
     def touch(self, kind: str, key: str) -> None:
         self._stamp(kind, key)
 
-    def expire_tokens(self) -> None:
-        self.access_tokens.clear()
-
     def lose_next_answer(self) -> None:
         self.lose_next = True
 
@@ -388,7 +392,7 @@ class FortnoxFake:
     # --- serving ----------------------------------------------------------------------------
 
     def install(self, mock: responses.RequestsMock) -> None:
-        mock.add_callback(responses.POST, TOKEN_URL, callback=self._logged(self._token))
+        mock.add_callback(responses.POST, TOKEN_URL, callback=self._logged(self.token))
         pattern = re.compile(re.escape(BASE_URL) + r"/.*")
         for method in (responses.GET, responses.POST, responses.PUT):
             mock.add_callback(method, pattern, callback=self._logged(self._api))
@@ -408,39 +412,21 @@ class FortnoxFake:
 
         return serve
 
-    def _token(self, request: requests.PreparedRequest) -> Reply:
-        self.token_requests += 1
-        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
-        if request.headers.get("Authorization") != f"Basic {expected}":
-            body = {"error": "invalid_client", "error_description": "Invalid client credentials"}
+    def refused(self, code: str) -> Reply:
+        """Fortnox names a bad client, and any other refusal a bad grant."""
+        if code == "invalid_client":
+            body = {"error": code, "error_description": "Invalid client credentials"}
             return 401, {"Content-Type": "application/json"}, json.dumps(body)
-        raw = request.body.decode() if isinstance(request.body, bytes) else (request.body or "")
-        form = {k: v[0] for k, v in parse_qs(raw).items()}
-        if (
-            form.get("grant_type") != "refresh_token"
-            or form.get("refresh_token") != self.refresh_token
-        ):
-            body = {"error": "invalid_grant", "error_description": "Invalid refresh token"}
-            return 400, {"Content-Type": "application/json"}, json.dumps(body)
-        serial = next(self._tokens)
-        access = f"at-{serial}"
-        self.access_tokens.add(access)
-        self.refresh_token = f"rt-{serial}"  # Fortnox rotates on every refresh
-        answer = {
-            "access_token": access,
-            "refresh_token": self.refresh_token,
-            "scope": "companyinformation customer invoice payment bookkeeping",
-            "expires_in": self.token_lifetime,
-            "token_type": "bearer",
-        }
-        return 200, {"Content-Type": "application/json"}, json.dumps(answer)
+        if code != "invalid_request":
+            code = "invalid_grant"
+        body = {"error": code, "error_description": "Invalid refresh token"}
+        return 400, {"Content-Type": "application/json"}, json.dumps(body)
 
     def _api(self, request: requests.PreparedRequest) -> Reply:
         self.api_requests += 1
         if self.failures:
             return self.failures.pop(0)
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or auth[7:] not in self.access_tokens:
+        if not self.authorized(request):
             return (
                 401,
                 {"Content-Type": "application/json"},

@@ -16,7 +16,6 @@ check both against the OpenAPI document.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import itertools
 import json
@@ -29,6 +28,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import responses
+
+from tests.fakes.exchange import Exchange
+from tests.fakes.token_endpoint import basic_authorization, bearer_of, form_of
 
 BASE = "https://goapi.poweroffice.test/v2"
 TOKEN_URL = "https://goapi.poweroffice.test/OAuth/Token"
@@ -43,16 +45,6 @@ T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 
 def stamp(moment: dt.datetime) -> str:
     return moment.isoformat(sep=" ")
-
-
-@dataclass
-class Exchange:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    status: int
-    response: Any
 
 
 @dataclass
@@ -218,10 +210,9 @@ class FakePowerOffice:
     def _token(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         self.token_requests += 1
         granted = {
-            f"Basic {base64.b64encode(f'{APP_KEY}:{key}'.encode()).decode()}": key
-            for key in {CLIENT_KEY, *self.orphan_client_keys}
+            basic_authorization(APP_KEY, key): key for key in {CLIENT_KEY, *self.orphan_client_keys}
         }
-        form = dict(parse_qsl(str(request.body or "")))
+        form = form_of(request)
         if request.headers.get("Ocp-Apim-Subscription-Key") != SUBSCRIPTION_KEY:
             return (
                 401,
@@ -265,7 +256,7 @@ class FakePowerOffice:
     ) -> tuple[int, Any, dict[str, str]]:
         if request.headers.get("Ocp-Apim-Subscription-Key") != SUBSCRIPTION_KEY:
             return 401, None, {}
-        token = str(request.headers.get("Authorization", "")).removeprefix("Bearer ")
+        token = bearer_of(request)
         if token in self._orphan_tokens:
             return 401, None, {}
         if token not in self._tokens or self.revoke_tokens:

@@ -36,6 +36,8 @@ import requests
 import responses
 from referencing import Registry, Resource
 
+from tests.fakes.token_endpoint import bearer_of, form_of
+
 BASE_URL = "https://collection.riverty.test"
 TOKEN_URL = "https://identity.riverty.test/oauth/token"
 AUDIENCE = "https://api-test.horizonafs.io"
@@ -239,7 +241,7 @@ class RivertyFake:
 
     def _token(self, request: requests.PreparedRequest) -> Reply:
         self.token_calls += 1
-        form = {k: v[-1] for k, v in parse_qs(str(request.body or "")).items()}
+        form = form_of(request)
         errors = list(self._validators["TokenRequest"].iter_errors(form))
         if errors:
             return (
@@ -265,8 +267,7 @@ class RivertyFake:
         )
 
     def _authorized(self, request: requests.PreparedRequest) -> bool:
-        header = request.headers.get("Authorization", "")
-        return header.startswith("Bearer ") and header.removeprefix("Bearer ") in self.access_tokens
+        return bearer_of(request) in self.access_tokens
 
     def expire_tokens(self) -> None:
         self.access_tokens.clear()

@@ -15,7 +15,6 @@ the next write (it happens; the client sees a read timeout).
 
 from __future__ import annotations
 
-import base64
 import collections
 import datetime as dt
 import itertools
@@ -26,11 +25,13 @@ import time
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import requests
 import responses
+
+from tests.fakes.token_endpoint import RefreshTokenEndpoint
 
 BASE_URL = "https://eaccountingapi.vismaonline.com"
 TOKEN_URL = "https://identity.vismaonline.com/connect/token"
@@ -90,8 +91,22 @@ def _json(body: Any) -> Reply:
     return 200, {"Content-Type": "application/json; charset=utf-8"}, text
 
 
-class VismaFake:
-    """One Visma eAccounting company and its OAuth app. ``install`` it on a ``responses`` mock."""
+_VISMA_REFUSALS = {
+    "invalid_client": "Client authentication failed",
+    "invalid_request": "Token requests must be form encoded",
+    "unsupported_grant_type": "Only refresh_token is supported here",
+    "invalid_grant": "invalid_grant",
+}
+
+
+class VismaFake(RefreshTokenEndpoint):
+    """One Visma eAccounting company and its OAuth app. ``install`` it on a ``responses`` mock.
+
+    Visma spends a refresh token on every use; its identity server answers every refusal 400.
+    """
+
+    answer_fields: ClassVar[dict[str, Any]] = {"id_token": "not-used"}
+    token_type = "Bearer"
 
     def __init__(
         self,
@@ -103,13 +118,14 @@ class VismaFake:
         token_lifetime: int = 3600,
         enforce_rate_limit: bool = False,
     ) -> None:
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.refresh_token = refresh_token
+        super().__init__(
+            client_id=client_id,
+            client_secret=client_secret,
+            refresh_token=refresh_token,
+            token_lifetime=token_lifetime,
+        )
         self.now = now
-        self.token_lifetime = token_lifetime
         self.enforce_rate_limit = enforce_rate_limit
-        self.access_tokens: set[str] = set()
         self.customers: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
         self.payments: list[dict[str, Any]] = []
@@ -118,10 +134,8 @@ class VismaFake:
         self.lose_next = False
         self.failures: list[Reply] = []
         self.api_requests = 0
-        self.token_requests = 0
         self._ids = itertools.count(1)
         self._numbers = itertools.count(10001)
-        self._tokens = itertools.count(1)
         self._recent: dict[str, collections.deque[float]] = collections.defaultdict(
             collections.deque
         )
@@ -218,9 +232,6 @@ class VismaFake:
             invoice[key] -= Decimal(amount)
         self.touch(invoice)
 
-    def expire_tokens(self) -> None:
-        self.access_tokens.clear()
-
     def lose_next_answer(self) -> None:
         self.lose_next = True
 
@@ -232,36 +243,13 @@ class VismaFake:
     # --- serving ----------------------------------------------------------------------------
 
     def install(self, mock: responses.RequestsMock) -> None:
-        mock.add_callback(responses.POST, TOKEN_URL, callback=self._token)
+        mock.add_callback(responses.POST, TOKEN_URL, callback=self.token)
         pattern = re.compile(re.escape(BASE_URL) + r"/.*")
         for method in (responses.GET, responses.POST):
             mock.add_callback(method, pattern, callback=self._api)
 
-    def _token(self, request: requests.PreparedRequest) -> Reply:
-        self.token_requests += 1
-        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
-        if request.headers.get("Authorization") != f"Basic {expected}":
-            return _oauth_error("invalid_client", "Client authentication failed")
-        if "x-www-form-urlencoded" not in request.headers.get("Content-Type", ""):
-            return _oauth_error("invalid_request", "Token requests must be form encoded")
-        body = request.body.decode() if isinstance(request.body, bytes) else (request.body or "")
-        form = {k: v[0] for k, v in parse_qs(body).items()}
-        if form.get("grant_type") != "refresh_token":
-            return _oauth_error("unsupported_grant_type", "Only refresh_token is supported here")
-        if form.get("refresh_token") != self.refresh_token:
-            return _oauth_error("invalid_grant", "invalid_grant")
-        serial = next(self._tokens)
-        access = f"at-{serial}"
-        self.access_tokens.add(access)
-        self.refresh_token = f"rt-{serial}"  # Visma spends a refresh token on every use
-        answer = {
-            "id_token": "not-used",
-            "access_token": access,
-            "expires_in": self.token_lifetime,
-            "token_type": "Bearer",
-            "refresh_token": self.refresh_token,
-        }
-        return 200, {"Content-Type": "application/json"}, json.dumps(answer)
+    def refused(self, code: str) -> Reply:
+        return _oauth_error(code, _VISMA_REFUSALS[code])
 
     def _api(self, request: requests.PreparedRequest) -> Reply | Exception:
         reply = self._serve(request)
@@ -278,8 +266,7 @@ class VismaFake:
             return self.failures.pop(0)
         if self.enforce_rate_limit and (limited := self._rate_limited(route)):
             return limited
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or auth[7:] not in self.access_tokens:
+        if not self.authorized(request):
             return visma_error(401, 4001, "Authorization has been denied for this request.")
         if route[:1] != ["v2"] or len(route) < 2:
             return visma_error(404, 4004, "Resource not found")

@@ -16,7 +16,6 @@ Booking back (payments on sales, general journal entries): ``_fiken_booking``.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,6 +35,7 @@ from claimbridge.connectors.accounting._records import (
     invalid_record,
     normalize_record,
 )
+from claimbridge.connectors.accounting._since import read_since, since_cursor
 from claimbridge.connectors.base import (
     Canonical,
     CheckItem,
@@ -67,7 +67,6 @@ MAX_PAGE_SIZE = 100  # Fiken's documented maximum
 DOCUMENTED_RATE_PER_S = 4.0  # "API calls may be slowed if you execute more than 4 requests/s"
 MAX_TEXT = 5000  # Fiken's own text fields are at most a few hundred characters
 MAX_DEPTH = 12
-CURSOR_VERSION = 1
 
 _STREAMS = (
     StreamSpec("customers", "contactId", "lastModifiedDate"),
@@ -371,20 +370,12 @@ refresh_token = "${CLAIMBRIDGE_FIKEN_REFRESH_TOKEN}"
 
 
 def make_cursor(since: dt.date) -> str:
-    return json.dumps({"v": CURSOR_VERSION, "since": since.isoformat()}, separators=(",", ":"))
+    return since_cursor(since.isoformat())
 
 
 def parse_cursor(cursor: str | None) -> dt.date | None:
     """The date a cursor says to read changes from; None for a first, full read."""
-    if cursor is None:
-        return None
-    try:
-        data = json.loads(cursor)
-        if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
-            raise ValueError
-        return dt.date.fromisoformat(str(data["since"]))
-    except (ValueError, KeyError, TypeError):
-        raise ParseError("not a Fiken cursor", field="cursor") from None
+    return read_since(cursor, dt.date.fromisoformat, "Fiken")
 
 
 def _header_int(response: requests.Response, name: str, where: str) -> int | None:

@@ -23,7 +23,6 @@ Booking back (invoice payments, vouchers in a voucher series): ``_fortnox_bookin
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -41,6 +40,7 @@ from claimbridge.connectors.accounting._records import (
     invalid_record,
     normalize_record,
 )
+from claimbridge.connectors.accounting._since import read_since, since_cursor
 from claimbridge.connectors.base import (
     Canonical,
     CheckItem,
@@ -73,7 +73,6 @@ DOCUMENTED_RATE_PER_S = 5.0  # "25 requests per 5 seconds" per access token
 PACED_RATE_PER_S = 4.8  # a margin under the sliding window
 MAX_TEXT = 5000  # Fortnox's own text fields are at most 1024 characters
 MAX_DEPTH = 12
-CURSOR_VERSION = 1
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 _STAMP = "%Y-%m-%d %H:%M"
 
@@ -403,20 +402,12 @@ company = "556677-8899"
 
 
 def make_cursor(since: dt.datetime) -> str:
-    return json.dumps({"v": CURSOR_VERSION, "since": since.strftime(_STAMP)}, separators=(",", ":"))
+    return since_cursor(since.strftime(_STAMP))
 
 
 def parse_cursor(cursor: str | None) -> dt.datetime | None:
     """The Swedish local time a cursor says to read changes from; None for a first read."""
-    if cursor is None:
-        return None
-    try:
-        data = json.loads(cursor)
-        if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
-            raise ValueError
-        return dt.datetime.strptime(str(data["since"]), _STAMP)
-    except (ValueError, KeyError, TypeError, RecursionError):
-        raise ParseError("not a Fortnox cursor", field="cursor") from None
+    return read_since(cursor, lambda stamp: dt.datetime.strptime(stamp, _STAMP), "Fortnox")
 
 
 def _total_pages(meta: Any, where: str) -> int | None:

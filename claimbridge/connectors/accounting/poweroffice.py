@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 
-from claimbridge.connectors.accounting._poweroffice_auth import (
-    PowerOfficeAuth,
-    TokenSource,
-    poweroffice_error_info,
-)
+from claimbridge.connectors.accounting._poweroffice_auth import TokenSource, poweroffice_error_info
 from claimbridge.connectors.accounting._poweroffice_booking import (
     book_manual_voucher,
     book_payment,
@@ -60,7 +57,8 @@ from claimbridge.errors import (
 )
 from claimbridge.mappings import ConversionError, load_mapping, register_converter, to_model
 from claimbridge.schemas import Claim, CreditNote, Party, Payment
-from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings, check_base_url
+from claimbridge.transport.http import HttpOptions, HttpSettings, check_base_url
+from claimbridge.transport.tokens import TokenClients
 
 __all__ = ["PowerOfficeSettings", "PowerOfficeSource"]
 
@@ -182,33 +180,28 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
         super().__init__(settings, context)
         assert isinstance(settings, PowerOfficeSettings)
         self.options = settings
-        timing: dict[str, Any] = {"name": self.type_name}
-        if sleep is not None:
-            timing["sleep"] = sleep
-        if clock is not None:
-            timing["clock"] = clock
-        self._token_client = HttpClient(
-            HttpSettings.from_options(settings.token_url, settings.http),
-            error_parser=poweroffice_error_info,
-            **timing,
-        )
         token_timing = {"clock": wall_clock} if wall_clock is not None else {}
-        self.tokens = TokenSource(
-            self._token_client,
-            application_key=settings.application_key,
-            client_key=settings.client_key,
-            subscription_key=settings.subscription_key,
-            store=context.credentials,
-            key=f"poweroffice:{context.name}:access_token",
-            name=self.type_name,
-            **token_timing,
-        )
-        self.client = HttpClient(
+        self._clients = TokenClients.connect(
             HttpSettings.from_options(settings.base_url, settings.http),
-            auth=PowerOfficeAuth(self.tokens),
+            HttpSettings.from_options(settings.token_url, settings.http),
+            lambda endpoint: TokenSource(
+                endpoint,
+                application_key=settings.application_key,
+                client_key=settings.client_key,
+                subscription_key=settings.subscription_key,
+                store=context.credentials,
+                key=f"poweroffice:{context.name}:access_token",
+                name=self.type_name,
+                **token_timing,
+            ),
+            auth=TokenSource.api_auth,
             error_parser=poweroffice_error_info,
-            **timing,
+            sleep=sleep or time.sleep,
+            clock=clock or time.monotonic,
+            name=self.type_name,
         )
+        self.tokens = self._clients.tokens
+        self.client = self._clients.api
         self._variables = {
             "company": settings.company,
             "default_currency": settings.default_currency,
@@ -216,8 +209,7 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
         self._lookback = dt.timedelta(seconds=settings.lookback_s)
 
     def close(self) -> None:
-        self.client.close()
-        self._token_client.close()
+        self._clients.close()
 
     def streams(self) -> Sequence[StreamSpec]:
         return STREAMS

@@ -36,6 +36,7 @@ from claimbridge.connectors.accounting._records import (
     invalid_record,
     normalize_record,
 )
+from claimbridge.connectors.accounting._since import read_since, since_cursor
 from claimbridge.connectors.accounting._visma_auth import VISMA_OAUTH, visma_error_info
 from claimbridge.connectors.accounting._visma_booking import book_payment
 from claimbridge.connectors.accounting._visma_vouchers import book_voucher as post_voucher
@@ -72,7 +73,6 @@ DOCUMENTED_RATE_PER_S = 10.0  # "600 requests per minute", per client and endpoi
 MAX_PAGE_SIZE = 1000
 MAX_TEXT = 5000  # Visma's longest text field (a customer note) holds 4000 characters
 MAX_DEPTH = 12
-CURSOR_VERSION = 1
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 CUSTOMERS = StreamSpec("customers", "Id", "ChangedUtc")
@@ -423,24 +423,19 @@ refresh_token = "${CLAIMBRIDGE_VISMA_REFRESH_TOKEN}"
 
 
 def make_cursor(since: dt.datetime) -> str:
-    stamp = since.astimezone(dt.UTC).replace(microsecond=0).isoformat()
-    return json.dumps({"v": CURSOR_VERSION, "since": stamp}, separators=(",", ":"))
+    return since_cursor(since.astimezone(dt.UTC).replace(microsecond=0).isoformat())
 
 
 def parse_cursor(cursor: str | None) -> dt.datetime | None:
     """The moment a cursor says to read changes from; None for a first, full read."""
-    if cursor is None:
-        return None
-    try:
-        data = json.loads(cursor)
-        if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
-            raise ValueError
-        since = dt.datetime.fromisoformat(str(data["since"]))
-        if since.tzinfo is None:
-            raise ValueError
-        return since
-    except (ValueError, KeyError, TypeError, RecursionError):
-        raise ParseError("not a Visma cursor", field="cursor") from None
+    return read_since(cursor, _aware, "Visma")
+
+
+def _aware(stamp: str) -> dt.datetime:
+    since = dt.datetime.fromisoformat(stamp)
+    if since.tzinfo is None:
+        raise ValueError("a cursor's moment has its offset")
+    return since
 
 
 def _odata_time(when: dt.datetime) -> str:

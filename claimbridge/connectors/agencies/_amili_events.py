@@ -41,7 +41,6 @@ __all__ = [
     "settlement_id_of",
     "settlements_from",
     "updates_from_event",
-    "with_cursor",
 ]
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.:-]")
@@ -287,16 +286,6 @@ class UpdatesCursor:
 
     def text(self) -> str:
         return json.dumps({"spool": self.spool, "settled_from": self.settled_from.isoformat()})
-
-
-def with_cursor(update: AgencyUpdate, cursor: str) -> AgencyUpdate:
-    return AgencyUpdate(
-        update_id=update.update_id,
-        event=update.event,
-        settlement=update.settlement,
-        receipt=update.receipt,
-        cursor=cursor,
-    )
 
 
 def json_body(body: bytes) -> Any:

@@ -1,4 +1,4 @@
-"""What the Amili connectors share about HTTP: error bodies, JSON answers, send outcomes, check.
+"""What the Amili connectors share about HTTP: error bodies and JSON answers.
 
 Amili's Norwegian API is an ASP.NET service whose error answers are RFC 7807 problem details
 (``title``, ``detail``, ``errors``); its older batch answers list ``errors`` of ``{code,
@@ -9,27 +9,15 @@ recorded with Amili's own reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import requests
 
-from claimbridge.connectors.base import CheckItem, CheckKind, CheckResult, PushOutcome, PushStatus
-from claimbridge.errors import (
-    AuthError,
-    ClaimbridgeError,
-    OutcomeUnknownError,
-    ParseError,
-    RateLimitedError,
-    RemoteError,
-    UnreachableError,
-)
+from claimbridge.connectors.agencies._rest import json_object as answer_object
 from claimbridge.transport.http import ErrorInfo, parse_error_body
 
-if TYPE_CHECKING:
-    from claimbridge.connectors.agencies.amili import AmiliAgency
-
-__all__ = ["AmiliCheck", "amili_error_info", "first_line", "json_object", "send_outcome"]
+__all__ = ["amili_error_info", "json_object"]
 
 _MAX_TEXT = 300
 _MAX_ISSUES = 5
@@ -82,78 +70,5 @@ def _join(parts: Sequence[str | None], sep: str = "; ") -> str | None:
 
 
 def json_object(response: Any, what: str, connector: str) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except (ValueError, RecursionError):
-        data = None
-    if not isinstance(data, dict):
-        raise ParseError(f"{connector}: Amili sent a {what} that is not a JSON object")
-    return data
-
-
-def send_outcome(
-    send: Callable[[], requests.Response], keys: Sequence[str]
-) -> requests.Response | list[PushOutcome]:
-    """The response, or the outcome every key gets when the send failed.
-
-    Wrong credentials stop the run (no later attempt does better); an answer lost after sending
-    is ``UNKNOWN``; a refusal is ``REJECTED`` with Amili's reason; the rest is ``RETRYABLE``."""
-    try:
-        return send()
-    except AuthError:
-        raise
-    except OutcomeUnknownError as exc:
-        return _all(keys, PushStatus.UNKNOWN, str(exc))
-    except (RateLimitedError, UnreachableError) as exc:
-        return _all(keys, PushStatus.RETRYABLE, str(exc))
-    except RemoteError as exc:
-        status = PushStatus.RETRYABLE if exc.retryable else PushStatus.REJECTED
-        return _all(keys, status, str(exc))
-
-
-def _all(keys: Sequence[str], status: PushStatus, reason: str) -> list[PushOutcome]:
-    return [PushOutcome(key, status, reason=reason) for key in keys]
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-class AmiliCheck:
-    """Config, auth (a token from Identiverse) and reachability/permission of the API."""
-
-    def __init__(self, agency: AmiliAgency) -> None:
-        self.agency = agency
-
-    def run(self) -> CheckResult:
-        agency = self.agency
-        name = agency.name
-        quick = agency.settings.http.model_copy(update={"max_retries": 0})
-        try:
-            client, token_client, tokens = agency._make_clients(quick)
-        except (ValueError, ClaimbridgeError) as exc:
-            return CheckResult(name, (CheckItem(CheckKind.CONFIG, False, first_line(exc)),))
-        items = [
-            CheckItem(CheckKind.CONFIG, True, f"organization {agency.settings.organization_id}")
-        ]
-        with client, token_client:
-            try:
-                tokens.token(renew=True)
-            except AuthError as exc:
-                items.append(CheckItem(CheckKind.AUTH, False, str(exc)))
-                return CheckResult(name, tuple(items))
-            except ClaimbridgeError as exc:
-                items.append(CheckItem(CheckKind.REACHABILITY, False, f"token endpoint: {exc}"))
-                items.append(CheckItem(CheckKind.AUTH, False, "not checked: no token endpoint"))
-                return CheckResult(name, tuple(items))
-            items.append(CheckItem(CheckKind.AUTH, True, "client credentials accepted"))
-            try:
-                client.get(agency._org("/batches"), params={"PageSize": 1})
-            except AuthError as exc:
-                items.append(CheckItem(CheckKind.PERMISSION, False, str(exc)))
-            except ClaimbridgeError as exc:
-                items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-            else:
-                items.append(CheckItem(CheckKind.REACHABILITY, True, "Collection API answered"))
-        return CheckResult(name, tuple(items))
+    """An Amili answer's JSON object (see :func:`._rest.json_object`)."""
+    return answer_object(response, what, f"{connector}: Amili")

@@ -15,8 +15,10 @@ See ``docs/connectors/amili.md`` for what is documented and what is configuratio
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from functools import partial
 from typing import Any, ClassVar
@@ -24,7 +26,6 @@ from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator
 
-from claimbridge.connectors.agencies._amili_auth import AmiliBearerAuth, ClientCredentialTokens
 from claimbridge.connectors.agencies._amili_batches import (
     Batch,
     correction_outcome,
@@ -39,13 +40,10 @@ from claimbridge.connectors.agencies._amili_events import (
     settlement_id_of,
     settlements_from,
     updates_from_event,
-    with_cursor,
 )
 from claimbridge.connectors.agencies._amili_http import (
-    AmiliCheck,
     amili_error_info,
     json_object,
-    send_outcome,
 )
 from claimbridge.connectors.agencies._amili_payload import (
     correction_body,
@@ -53,10 +51,14 @@ from claimbridge.connectors.agencies._amili_payload import (
     payment_body,
     source_invoice_id,
 )
+from claimbridge.connectors.agencies._checks import check_token_api, probe
+from claimbridge.connectors.agencies._rest import send_outcome
 from claimbridge.connectors.base import (
     Agency,
     AgencyCapabilities,
     AgencyUpdate,
+    CheckItem,
+    CheckKind,
     CheckResult,
     ConnectorContext,
     ConnectorSettings,
@@ -70,9 +72,12 @@ from claimbridge.errors import AuthError, ParseError, RemoteError
 from claimbridge.grouping import idempotency_key
 from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings, check_base_url
 from claimbridge.transport.signature import HmacScheme, header, verify_hmac
+from claimbridge.transport.tokens import ExpiringTokens, TokenClients, client_credentials
 from claimbridge.webhooks import read_spool, spool_dir
 
 __all__ = ["AmiliAgency", "AmiliSettings"]
+
+log = logging.getLogger("claimbridge.amili")
 
 _MAX_BATCH = 1000
 _MAX_CLAIMS = 500  # invoices looked up per delivery at most
@@ -184,9 +189,7 @@ class AmiliAgency(Agency):
         super().__init__(settings, context)
         self._sleep = sleep
         self._clock = clock
-        self._client: HttpClient | None = None
-        self._token_client: HttpClient | None = None
-        self.tokens: ClientCredentialTokens | None = None
+        self._clients: TokenClients[ExpiringTokens] | None = None
 
     @property
     def name(self) -> str:
@@ -196,43 +199,38 @@ class AmiliAgency(Agency):
 
     @property
     def client(self) -> HttpClient:
-        if self._client is None:
-            self._client, self._token_client, self.tokens = self._make_clients(self.settings.http)
-        return self._client
+        if self._clients is None:
+            self._clients = self._connect(self.settings.http)
+        return self._clients.api
 
-    def _make_clients(
-        self, options: HttpOptions
-    ) -> tuple[HttpClient, HttpClient, ClientCredentialTokens]:
-        token_client = HttpClient(
-            HttpSettings.from_options(self.settings.token_url, options),
+    def _connect(self, options: HttpOptions) -> TokenClients[ExpiringTokens]:
+        settings = self.settings
+        # Identiverse's client-credentials tokens live about an hour; Amili asks integrations
+        # to keep one until it ends rather than ask for one per call.
+        request = client_credentials(
+            settings.client_id, settings.client_secret, scope=settings.scope
+        )
+        return TokenClients.connect(
+            HttpSettings.from_options(settings.api_url, options),
+            HttpSettings.from_options(settings.token_url, options),
+            lambda endpoint: ExpiringTokens(
+                endpoint,
+                request,
+                store=self.context.credentials,
+                key=f"amili:{self.name}:{settings.client_id}",
+                name=self.name,
+                what="an Amili access token",
+                logger=log,
+            ),
             error_parser=amili_error_info,
             sleep=self._sleep,
             name=self.name,
         )
-        tokens = ClientCredentialTokens(
-            token_client,
-            token_url=self.settings.token_url,
-            client_id=self.settings.client_id,
-            client_secret=self.settings.client_secret,
-            scope=self.settings.scope,
-            store=self.context.credentials,
-            key=f"amili:{self.name}:{self.settings.client_id}",
-            name=self.name,
-        )
-        client = HttpClient(
-            HttpSettings.from_options(self.settings.api_url, options),
-            auth=AmiliBearerAuth(tokens),
-            error_parser=amili_error_info,
-            sleep=self._sleep,
-            name=self.name,
-        )
-        return client, token_client, tokens
 
     def close(self) -> None:
-        for client in (self._client, self._token_client):
-            if client is not None:
-                client.close()
-        self._client = self._token_client = None
+        if self._clients is not None:
+            self._clients.close()
+            self._clients = None
 
     def _org(self, path: str) -> str:
         return f"/orgs/{quote(self.settings.organization_id, safe='')}{path}"
@@ -505,7 +503,7 @@ class AmiliAgency(Agency):
                         AgencyUpdate(update_id=settlement.settlement_id, settlement=settlement)
                     )
             for update in found:
-                yield with_cursor(update, cursor.text())
+                yield replace(update, cursor=cursor.text())
         yield from self._settlements_since(cursor)
 
     def _settlement(self, settlement_id: str) -> list[Any]:
@@ -554,4 +552,20 @@ class AmiliAgency(Agency):
     # checks ------------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
-        return AmiliCheck(self).run()
+        """Config, a token from Identiverse (auth), then one small batch list (the API, and
+        that the token may read the organization)."""
+        organization = self.settings.organization_id
+        batches = self._org("/batches")
+        return check_token_api(
+            self.name,
+            self._connect,
+            self.settings.http,
+            CheckItem(CheckKind.CONFIG, True, f"organization {organization}"),
+            issued="client credentials accepted",
+            api=lambda client: [
+                probe(
+                    lambda: client.get(batches, params={"PageSize": 1}),
+                    answered="Collection API answered",
+                )
+            ],
+        )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from email.utils import format_datetime
@@ -26,12 +27,12 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from claimbridge.connectors.agencies._amili_http import (
     amili_error_info,
-    first_line,
     json_object,
-    send_outcome,
 )
 from claimbridge.connectors.agencies._amili_payload import money
-from claimbridge.connectors.agencies._amili_se_auth import ApiCodeTokens, ApiKeyAuth
+from claimbridge.connectors.agencies._amili_se_auth import api_code_request
+from claimbridge.connectors.agencies._checks import check_token_api, probe
+from claimbridge.connectors.agencies._rest import send_outcome
 from claimbridge.connectors.base import (
     Agency,
     AgencyCapabilities,
@@ -46,11 +47,14 @@ from claimbridge.connectors.base import (
     PushOutcome,
     PushStatus,
 )
-from claimbridge.errors import AuthError, ClaimbridgeError, ParseError
+from claimbridge.errors import ParseError
 from claimbridge.schemas import AddressState, Case, Claim, Party, PartyKind
 from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings, check_base_url
+from claimbridge.transport.tokens import ExpiringTokens, TokenAnswer, TokenAuth, TokenClients
 
 __all__ = ["AmiliSwedenAgency", "AmiliSwedenSettings"]
+
+log = logging.getLogger("claimbridge.amili_se")
 
 _MAX_TEXT = 200
 #: where a correction's key travels: the documented tracking reference of each resource
@@ -130,9 +134,7 @@ class AmiliSwedenAgency(Agency):
     ) -> None:
         super().__init__(settings, context)
         self._sleep = sleep
-        self._client: HttpClient | None = None
-        self._auth_client: HttpClient | None = None
-        self.tokens: ApiCodeTokens | None = None
+        self._clients: TokenClients[ExpiringTokens] | None = None
 
     @property
     def name(self) -> str:
@@ -140,41 +142,48 @@ class AmiliSwedenAgency(Agency):
 
     @property
     def client(self) -> HttpClient:
-        if self._client is None:
-            self._client, self._auth_client, self.tokens = self._make_clients(self.settings.http)
-        return self._client
+        if self._clients is None:
+            self._clients = self._connect(self.settings.http)
+        return self._clients.api
 
-    def _make_clients(self, options: HttpOptions) -> tuple[HttpClient, HttpClient, ApiCodeTokens]:
-        http = HttpSettings.from_options(self.settings.api_url, options)
-        auth_client = HttpClient(
-            http, error_parser=amili_error_info, sleep=self._sleep, name=self.name
+    def _connect(self, options: HttpOptions) -> TokenClients[ExpiringTokens]:
+        settings = self.settings
+        http = HttpSettings.from_options(settings.api_url, options)
+        request = api_code_request(
+            settings.auth_method,
+            settings.api_code,
+            settings.private_key,
+            settings.jwt_algorithm,
+            self.name,
         )
-        tokens = ApiCodeTokens(
-            auth_client,
-            method=self.settings.auth_method,
-            api_code=self.settings.api_code,
-            private_key=self.settings.private_key,
-            algorithm=self.settings.jwt_algorithm,
-            token_field=self.settings.token_field,
-            lifetime_s=self.settings.token_lifetime_s,
-            store=self.context.credentials,
-            key=f"amili_se:{self.name}:{self.settings.account}",
-            name=self.name,
+        answer = TokenAnswer(
+            token_field=settings.token_field,
+            lifetime_field=None,  # not public: token_lifetime_s says how long one is used
+            default_lifetime_s=settings.token_lifetime_s,
         )
-        client = HttpClient(
+        return TokenClients.connect(
             http,
-            auth=ApiKeyAuth(tokens),
+            http,  # the token is asked for from the API itself
+            lambda endpoint: ExpiringTokens(
+                endpoint,
+                request,
+                store=self.context.credentials,
+                key=f"amili_se:{self.name}:{settings.account}",
+                answer=answer,
+                name=self.name,
+                what="an Amili Sweden access token",
+                logger=log,
+            ),
+            auth=lambda tokens: TokenAuth(tokens, header="X-API-Key", scheme=None),
             error_parser=amili_error_info,
             sleep=self._sleep,
             name=self.name,
         )
-        return client, auth_client, tokens
 
     def close(self) -> None:
-        for client in (self._client, self._auth_client):
-            if client is not None:
-                client.close()
-        self._client = self._auth_client = None
+        if self._clients is not None:
+            self._clients.close()
+            self._clients = None
 
     # pushing -----------------------------------------------------------------------------
 
@@ -303,33 +312,21 @@ class AmiliSwedenAgency(Agency):
     # checks ------------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
-        name = self.name
-        quick = self.settings.http.model_copy(update={"max_retries": 0})
-        try:
-            client, auth_client, tokens = self._make_clients(quick)
-        except (ValueError, ClaimbridgeError) as exc:
-            return CheckResult(name, (CheckItem(CheckKind.CONFIG, False, first_line(exc)),))
-        items = [CheckItem(CheckKind.CONFIG, True, f"creditor {self.settings.creditor}")]
-        with client, auth_client:
-            try:
-                tokens.token(renew=True)
-            except AuthError as exc:
-                items.append(CheckItem(CheckKind.AUTH, False, str(exc)))
-                return CheckResult(name, tuple(items))
-            except ClaimbridgeError as exc:
-                items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-                items.append(CheckItem(CheckKind.AUTH, False, "not checked: unreachable"))
-                return CheckResult(name, tuple(items))
-            items.append(CheckItem(CheckKind.AUTH, True, "API code accepted"))
-            try:
-                client.get("/case--registrations", params={"max_results": 1})
-            except AuthError as exc:
-                items.append(CheckItem(CheckKind.PERMISSION, False, str(exc)))
-            except ClaimbridgeError as exc:
-                items.append(CheckItem(CheckKind.REACHABILITY, False, str(exc)))
-            else:
-                items.append(CheckItem(CheckKind.REACHABILITY, True, "ADA API answered"))
-        return CheckResult(name, tuple(items))
+        """Config, a token for the API code (auth), then one registration listed (the API,
+        and that the token may read the account)."""
+        return check_token_api(
+            self.name,
+            self._connect,
+            self.settings.http,
+            CheckItem(CheckKind.CONFIG, True, f"creditor {self.settings.creditor}"),
+            issued="API code accepted",
+            api=lambda client: [
+                probe(
+                    lambda: client.get("/case--registrations", params={"max_results": 1}),
+                    answered="ADA API answered",
+                )
+            ],
+        )
 
 
 # --- mapping ------------------------------------------------------------------------------

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests
-from pydantic import ValidationError
 
+from claimbridge.connectors.agencies._checks import check_token_api
 from claimbridge.connectors.agencies._riverty_answers import (
     REQUEST_PREFIX,
     ClaimFound,
@@ -38,11 +40,7 @@ from claimbridge.connectors.agencies._riverty_answers import (
     transaction_update,
     transactions,
 )
-from claimbridge.connectors.agencies._riverty_auth import (
-    RivertyAuth,
-    TokenSource,
-    riverty_error_info,
-)
+from claimbridge.connectors.agencies._riverty_auth import riverty_error_info, riverty_tokens
 from claimbridge.connectors.agencies._riverty_payload import (
     claim_body,
     correction_number,
@@ -79,6 +77,7 @@ from claimbridge.errors import (
 )
 from claimbridge.grouping import idempotency_key
 from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings
+from claimbridge.transport.tokens import ExpiringTokens, TokenClients
 
 __all__ = ["RivertyAgency", "RivertySettings"]
 
@@ -128,7 +127,7 @@ class RivertyAgency(Agency):
         self._sleep = sleep
         self._now: Clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.rules = self.settings.rules()
-        self._clients: tuple[HttpClient, HttpClient, TokenSource] | None = None
+        self._clients: TokenClients[ExpiringTokens] | None = None
 
     @property
     def name(self) -> str:
@@ -136,43 +135,34 @@ class RivertyAgency(Agency):
 
     # clients ------------------------------------------------------------------------------
 
-    def _make_clients(self, options: HttpOptions) -> tuple[HttpClient, HttpClient, TokenSource]:
-        """The token client, the API client and the token source; a seam for tests."""
-        timing: dict[str, Any] = {"name": self.name}
-        if self._sleep is not None:
-            timing["sleep"] = self._sleep
-        token_client = HttpClient(
-            HttpSettings.from_options(self.settings.token_url, options),
+    def _connect(self, options: HttpOptions) -> TokenClients[ExpiringTokens]:
+        settings = self.settings
+        return TokenClients.connect(
+            HttpSettings.from_options(settings.url, options),
+            HttpSettings.from_options(settings.token_url, options),
+            lambda endpoint: riverty_tokens(
+                endpoint,
+                client_id=settings.client_id,
+                client_secret=settings.client_secret,
+                audience=settings.audience,
+                store=self.context.credentials,
+                key=f"riverty:{self.name}:access_token",
+                name=self.name,
+            ),
             error_parser=riverty_error_info,
-            **timing,
-        )
-        tokens = TokenSource(
-            token_client,
-            client_id=self.settings.client_id,
-            client_secret=self.settings.client_secret,
-            audience=self.settings.audience,
-            store=self.context.credentials,
-            key=f"riverty:{self.name}:access_token",
+            sleep=self._sleep or time.sleep,
             name=self.name,
         )
-        api = HttpClient(
-            HttpSettings.from_options(self.settings.url, options),
-            auth=RivertyAuth(tokens),
-            error_parser=riverty_error_info,
-            **timing,
-        )
-        return token_client, api, tokens
 
     @property
     def client(self) -> HttpClient:
         if self._clients is None:
-            self._clients = self._make_clients(self.settings.http)
-        return self._clients[1]
+            self._clients = self._connect(self.settings.http)
+        return self._clients.api
 
     def close(self) -> None:
         if self._clients is not None:
-            self._clients[0].close()
-            self._clients[1].close()
+            self._clients.close()
             self._clients = None
 
     def _json(self, response: requests.Response, what: str) -> Any:
@@ -400,7 +390,7 @@ class RivertyAgency(Agency):
             ]
             end = high.strftime(_STAMP)
             for i, update in enumerate(found):
-                yield update if i < len(found) - 1 else _with_cursor(update, end)
+                yield update if i < len(found) - 1 else replace(update, cursor=end)
             safe = end
 
     # checks -------------------------------------------------------------------------------
@@ -408,33 +398,17 @@ class RivertyAgency(Agency):
     def check(self) -> CheckResult:
         """Config, then a token (auth), then one small transactions query (the API, and that
         it takes the token). Never raises: every failure is a typed item."""
-        name = self.name
-        try:
-            # one quick try each: a check should answer in seconds, not after a retry storm
-            token_client, api, tokens = self._make_clients(
-                self.settings.http.model_copy(update={"max_retries": 0})
-            )
-        except (ValueError, ClaimbridgeError) as exc:
-            return CheckResult(name, (CheckItem(CheckKind.CONFIG, False, _first_line(exc)),))
-        config = CheckItem(
-            CheckKind.CONFIG, True, f"API {self.settings.url}, audience {self.settings.audience}"
+        settings = self.settings
+        return check_token_api(
+            self.name,
+            self._connect,
+            settings.http,
+            CheckItem(CheckKind.CONFIG, True, f"API {settings.url}, audience {settings.audience}"),
+            issued="access token issued",
+            api=self._check_api,
         )
-        with token_client, api:
-            try:
-                tokens.token(renew=True)
-            except AuthError as exc:
-                return CheckResult(name, (config, CheckItem(CheckKind.AUTH, False, str(exc))))
-            except ClaimbridgeError as exc:
-                items = (
-                    config,
-                    CheckItem(CheckKind.REACHABILITY, False, f"token endpoint: {exc}"),
-                    CheckItem(CheckKind.AUTH, False, "not checked: no token endpoint"),
-                )
-                return CheckResult(name, items)
-            return CheckResult(name, (config, *self._check_api(api)))
 
     def _check_api(self, api: HttpClient) -> tuple[CheckItem, ...]:
-        token = CheckItem(CheckKind.AUTH, True, "access token issued")
         now = self._now().astimezone(dt.UTC).replace(microsecond=0)
         window = {
             "from": (now - dt.timedelta(minutes=1)).strftime(_STAMP),
@@ -446,19 +420,19 @@ class RivertyAgency(Agency):
             kind = CheckKind.PERMISSION if exc.status == 403 else CheckKind.AUTH
             hint = "" if exc.status == 403 else " (is the audience that of this environment?)"
             reach = CheckItem(CheckKind.REACHABILITY, True, "collection API answered")
-            return (token, reach, CheckItem(kind, False, f"{exc}{hint}"))
+            return (reach, CheckItem(kind, False, f"{exc}{hint}"))
         except RemoteError as exc:
             if exc.status is not None and exc.status < 500:
                 message = f"url does not look like Riverty's collection API: {exc}"
-                return (token, CheckItem(CheckKind.CONFIG, False, message))
-            return (token, CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+                return (CheckItem(CheckKind.CONFIG, False, message),)
+            return (CheckItem(CheckKind.REACHABILITY, False, str(exc)),)
         except ParseError as exc:
             message = f"url answered, but not like Riverty's collection API ({exc})"
-            return (token, CheckItem(CheckKind.CONFIG, False, message))
+            return (CheckItem(CheckKind.CONFIG, False, message),)
         except ClaimbridgeError as exc:
-            return (token, CheckItem(CheckKind.REACHABILITY, False, str(exc)))
+            return (CheckItem(CheckKind.REACHABILITY, False, str(exc)),)
         reach = CheckItem(CheckKind.REACHABILITY, True, "collection API answered")
-        return (token, reach, CheckItem(CheckKind.AUTH, True, "the API accepts the token"))
+        return (reach, CheckItem(CheckKind.AUTH, True, "the API accepts the token"))
 
 
 def _rest(
@@ -477,16 +451,6 @@ def _not_yet(key: str) -> PushOutcome:
     return PushOutcome(key, PushStatus.RETRYABLE, reason=reason)
 
 
-def _with_cursor(update: AgencyUpdate, cursor: str) -> AgencyUpdate:
-    return AgencyUpdate(
-        update_id=update.update_id,
-        event=update.event,
-        settlement=update.settlement,
-        receipt=update.receipt,
-        cursor=cursor,
-    )
-
-
 def _parse_cursor(cursor: str | None) -> dt.datetime | None:
     if not cursor:
         return None
@@ -495,12 +459,3 @@ def _parse_cursor(cursor: str | None) -> dt.datetime | None:
     except ValueError:
         message = "not a Riverty transactions cursor (yyyy-mm-ddThh:mm:ssZ)"
         raise ParseError(message, field="cursor") from None
-
-
-def _first_line(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -11,11 +11,15 @@ batch call per chunk and are looked up by key like cases.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import requests
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
+from claimbridge.connectors.agencies._checks import config_failed, quick
+from claimbridge.connectors.agencies._rest import json_object, send_outcome
 from claimbridge.connectors.base import (
     Agency,
     AgencyCapabilities,
@@ -33,11 +37,8 @@ from claimbridge.connectors.base import (
 from claimbridge.errors import (
     AuthError,
     ClaimbridgeError,
-    OutcomeUnknownError,
     ParseError,
-    RateLimitedError,
     RemoteError,
-    UnreachableError,
 )
 from claimbridge.schemas import CaseEvent, Direction, EventKind, Settlement
 from claimbridge.transport.http import (
@@ -121,19 +122,13 @@ class SandboxAgency(Agency):
                 for d in batch
             ]
         }
-        try:
-            response = self.client.post("/v1/cases/batch", json=body, idempotent=True)
-        except AuthError:
-            raise  # wrong token: no later attempt will do better, the run must stop
-        except OutcomeUnknownError as exc:
-            return _all(batch, PushStatus.UNKNOWN, str(exc))
-        except (RateLimitedError, UnreachableError) as exc:
-            return _all(batch, PushStatus.RETRYABLE, str(exc))
-        except RemoteError as exc:
-            status = PushStatus.RETRYABLE if exc.retryable else PushStatus.REJECTED
-            return _all(batch, status, str(exc))
-        results = _results_by_key(_json(response, "batch answer"))
-        return [self._outcome(d.idempotency_key, results.get(d.idempotency_key)) for d in batch]
+        keys = [d.idempotency_key for d in batch]
+        send = partial(self.client.post, "/v1/cases/batch", json=body, idempotent=True)
+        sent = send_outcome(send, keys)
+        if isinstance(sent, list):
+            return sent
+        results = _results_by_key(_json(sent, "batch answer"))
+        return [self._outcome(key, results.get(key)) for key in keys]
 
     @staticmethod
     def _outcome(key: str, result: dict[str, Any] | None) -> PushOutcome:
@@ -187,18 +182,11 @@ class SandboxAgency(Agency):
     def _correct_batch(self, batch: Sequence[Correction]) -> list[PushOutcome]:
         body = {"items": [_correction_item(c) for c in batch]}
         keys = [c.idempotency_key for c in batch]
-        try:
-            response = self.client.post("/v1/corrections/batch", json=body, idempotent=True)
-        except AuthError:
-            raise
-        except OutcomeUnknownError as exc:
-            return [PushOutcome(k, PushStatus.UNKNOWN, reason=str(exc)) for k in keys]
-        except (RateLimitedError, UnreachableError) as exc:
-            return [PushOutcome(k, PushStatus.RETRYABLE, reason=str(exc)) for k in keys]
-        except RemoteError as exc:
-            status = PushStatus.RETRYABLE if exc.retryable else PushStatus.REJECTED
-            return [PushOutcome(k, status, reason=str(exc)) for k in keys]
-        results = _results_by_key(_json(response, "corrections answer"))
+        send = partial(self.client.post, "/v1/corrections/batch", json=body, idempotent=True)
+        sent = send_outcome(send, keys)
+        if isinstance(sent, list):
+            return sent
+        results = _results_by_key(_json(sent, "corrections answer"))
         return [self._correction_outcome(k, results.get(k)) for k in keys]
 
     @staticmethod
@@ -259,11 +247,9 @@ class SandboxAgency(Agency):
     def check(self) -> CheckResult:
         name = self.context.name or self.type_name
         try:
-            # one quick try each: a check should answer in seconds, not after a retry storm
-            client = self._make_client(self.settings.http.model_copy(update={"max_retries": 0}))
+            client = self._make_client(quick(self.settings.http))
         except (ValueError, ClaimbridgeError) as exc:
-            items = (CheckItem(CheckKind.CONFIG, False, _first_line(exc)),)
-            return CheckResult(name, items)
+            return config_failed(name, exc)
         config = CheckItem(CheckKind.CONFIG, True, f"URL {self.settings.url}")
         with client:
             try:
@@ -316,18 +302,8 @@ def _correction_item(correction: Correction) -> dict[str, Any]:
     return item
 
 
-def _all(batch: Sequence[Delivery], status: PushStatus, reason: str) -> list[PushOutcome]:
-    return [PushOutcome(d.idempotency_key, status, reason=reason) for d in batch]
-
-
-def _json(response: Any, what: str) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise ParseError(f"the sandbox sent a {what} that is not a JSON object")
-    return data
+def _json(response: requests.Response, what: str) -> dict[str, Any]:
+    return json_object(response, what, "the sandbox")
 
 
 def _results_by_key(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -339,12 +315,3 @@ def _results_by_key(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for r in results
         if isinstance(r, dict) and "idempotency_key" in r
     }
-
-
-def _first_line(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
