@@ -28,7 +28,7 @@ from claimbridge.errors import (
     RateLimitedError,
     UnreachableError,
 )
-from claimbridge.schemas import Case, CaseStatus
+from claimbridge.schemas import CaseStatus
 from claimbridge.state import OutboxItem, StateStore, reconciliation
 
 if TYPE_CHECKING:
@@ -63,6 +63,9 @@ class Channel(Protocol):
     """One kind of traffic through the outbox: what it sends and what its outcomes change."""
 
     kinds: tuple[str, ...]  # the outbox kinds it carries
+    # True: ``send`` gets the batch without payloads and reads them itself, a chunk at a time
+    # (a 5,000-case file holds one chunk of payloads in memory, not 5,000)
+    reads_payloads: bool
 
     def send(self, agency: Agency, items: Sequence[OutboxItem]) -> list[PushOutcome]:
         """One call (or the agency's own batching) for these pending items."""
@@ -121,6 +124,7 @@ def deliver_channel(
             limit=batch_size,
             after_id=after,
             kinds=channel.kinds,
+            with_payload=not channel.reads_payloads,
         )
         if not items:
             return
@@ -182,6 +186,7 @@ class _CaseChannel:
     """Cases: pushed in batches; outcomes set the case status and its receipt in the log."""
 
     kinds: tuple[str, ...] = ("case",)
+    reads_payloads = True
 
     def __init__(self, pipeline: str, store: StateStore, run_id: str, stats: SyncStats):
         self.pipeline = pipeline
@@ -190,7 +195,7 @@ class _CaseChannel:
         self.stats = stats
 
     def send(self, agency: Agency, items: Sequence[OutboxItem]) -> list[PushOutcome]:
-        return agency.push(_LazyDeliveries(items))
+        return agency.push(_LazyDeliveries(items, _PayloadChunks(self.store, items)))
 
     def apply(
         self,
@@ -256,12 +261,44 @@ def record_outcomes(store: StateStore, channel: Channel, outcomes: Sequence[Push
     _record(store, channel, outcomes)
 
 
-class _LazyDeliveries(Sequence[Delivery]):
-    """Deliveries whose cases are parsed from the outbox payload only when the agency reads
-    them, so a 5,000-case file drop holds 5,000 JSON strings, not 5,000 object trees."""
+PAYLOAD_CHUNK = 512
 
-    def __init__(self, items: Sequence[OutboxItem]) -> None:
+
+class _PayloadChunks:
+    """The batch's payloads, read from the outbox one chunk at a time as the agency reaches
+    them; only the current chunk is held."""
+
+    def __init__(self, store: StateStore, items: Sequence[OutboxItem]) -> None:
+        self._store = store
         self._items = items
+        self._start = -1
+        self._payloads: dict[str, str | None] = {}
+
+    def payload(self, index: int) -> str:
+        item = self._items[index]
+        if item.payload is not None:
+            return item.payload
+        start = index - index % PAYLOAD_CHUNK
+        if start != self._start:
+            keys = [i.idempotency_key for i in self._items[start : start + PAYLOAD_CHUNK]]
+            self._payloads = self._store.outbox_payloads(keys)
+            self._start = start
+        payload = self._payloads.get(item.idempotency_key)
+        if payload is None:  # pragma: no cover - pending rows always keep their payload
+            raise ClaimbridgeError(f"delivery {item.idempotency_key} lost its payload")
+        return payload
+
+
+class _LazyDeliveries(Sequence[Delivery]):
+    """Deliveries whose cases are read from the outbox and parsed only when the agency reads
+    them: an agency that answers per key never loads a payload."""
+
+    def __init__(
+        self, items: Sequence[OutboxItem], payloads: _PayloadChunks, offset: int = 0
+    ) -> None:
+        self._items = items
+        self._payloads = payloads
+        self._offset = offset
 
     def __len__(self) -> int:
         return len(self._items)
@@ -278,11 +315,17 @@ class _LazyDeliveries(Sequence[Delivery]):
 
     def __getitem__(self, index: int | slice) -> Delivery | _LazyDeliveries:
         if isinstance(index, slice):
-            return _LazyDeliveries(self._items[index])
+            start, _, step = index.indices(len(self._items))
+            if step != 1:
+                raise ValueError("deliveries slice with step 1 only")
+            return _LazyDeliveries(self._items[index], self._payloads, self._offset + start)
+        if index < 0:
+            index += len(self._items)
         item = self._items[index]
-        if item.payload is None:  # pragma: no cover - pending rows always keep their payload
-            raise ClaimbridgeError(f"delivery {item.idempotency_key} lost its payload")
-        return Delivery(item.idempotency_key, Case.model_validate_json(item.payload))
+        at = self._offset + index
+        return Delivery.stored(
+            item.idempotency_key, item.case_key, lambda: self._payloads.payload(at)
+        )
 
 
 def _outcome_unknown(exc: ClaimbridgeError) -> bool:

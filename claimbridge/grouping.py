@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from claimbridge.schemas import SCHEMA_VERSION, CaseStatus, Creditor, Outcome, case_key
 from claimbridge.state import StagedClaim, StateStore
 
-__all__ = ["CaseWriter", "assemble_case_json", "idempotency_key"]
+__all__ = ["CaseWriter", "assemble_case_json", "handed_over_claim_row", "idempotency_key"]
 
 
 def idempotency_key(agency: str, key: str, kind: str = "case") -> str:
@@ -27,13 +27,20 @@ def idempotency_key(agency: str, key: str, kind: str = "case") -> str:
 
 
 def assemble_case_json(
-    key: str, creditor_json: str, items: list[StagedClaim], today: dt.date
+    key: str,
+    creditor_json: str,
+    items: list[StagedClaim],
+    today: dt.date,
+    decisions: list[dict[str, Any]] | None = None,
 ) -> str:
-    """Canonical Case JSON from staged fragments (field for field what ``Case`` dumps)."""
+    """Canonical Case JSON from staged fragments (field for field what ``Case`` dumps).
+
+    ``decisions`` are the items' decision JSON already parsed, when the caller has them."""
     reasons: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
-    for item in items:
-        decision = json.loads(item.decision_json)
+    if decisions is None:
+        decisions = [json.loads(item.decision_json) for item in items]
+    for item, decision in zip(items, decisions, strict=True):
         prefix = f"invoice {item.invoice_number}: "
         reasons.extend({**r, "message": prefix + r["message"]} for r in decision["reasons"])
         warnings.extend({**w, "message": prefix + w["message"]} for w in decision["warnings"])
@@ -55,6 +62,50 @@ def assemble_case_json(
         f'"decision":{decision_json},"quality":{items[0].quality_json},'
         f'"status":"{CaseStatus.QUEUED.value}"}}'
     )
+
+
+def handed_over_claim_row(
+    item: StagedClaim,
+    decision: dict[str, Any],
+    *,
+    pipeline: str,
+    case: str,
+    run_id: str,
+    today: dt.date,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The ``claims`` row of a claim handed over in ``case``: written once, with its case,
+    rather than decided in one write and linked in another."""
+    claim = json.loads(item.claim_json)
+    source = claim["source"]
+    limitation = next(
+        (w.get("until") for w in decision["warnings"] if w["code"] == "limitation_near"), None
+    )
+    return {
+        "pipeline": pipeline,
+        "invoice_number": item.invoice_number,
+        "source_system": source["system"],
+        "source_company": source.get("company") or "",
+        "source_record_id": source["record_id"],
+        "debtor_id": claim["debtor_id"],
+        "debtor_key": item.debtor_key,
+        "currency": item.currency,
+        "original_amount": Decimal(claim["original_amount"]),
+        "remaining_principal": Decimal(item.remaining_principal),
+        "invoice_date": dt.date.fromisoformat(claim["invoice_date"]),
+        "due_date": dt.date.fromisoformat(claim["due_date"]),
+        "kid": claim.get("kid"),
+        "outcome": Outcome.SEND.value,
+        "decision": item.decision_json,
+        "decided_on": today,
+        "review_on": None,
+        "limitation_on": dt.date.fromisoformat(limitation) if limitation else None,
+        "case_key": case,
+        "handed_over_on": today,
+        "status": "handed_over",
+        "run_id": run_id,
+        "updated_at": now,
+    }
 
 
 class CaseWriter:
@@ -85,7 +136,7 @@ class CaseWriter:
         self.outbox: list[dict[str, Any]] = []
         self.ids: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
-        self.links: list[tuple[str, str]] = []
+        self.claims: list[dict[str, Any]] = []
         self.quarantine: list[dict[str, Any]] = []
         self.cursors: dict[str, str | None] = {}
         self.cases_written = 0
@@ -98,6 +149,7 @@ class CaseWriter:
         key = case_key(self.creditor.organization_number, first.debtor_key, numbers)
         principal = sum((Decimal(item.remaining_principal) for item in items), Decimal("0"))
         now = dt.datetime.now(dt.UTC)
+        decisions = [json.loads(item.decision_json) for item in items]
         self.cases.append(
             {
                 "case_key": key,
@@ -120,7 +172,9 @@ class CaseWriter:
                 "agency": self.agency,
                 "case_key": key,
                 "idempotency_key": idempotency_key(self.agency, key),
-                "payload": assemble_case_json(key, self.creditor_json, items, self.today),
+                "payload": assemble_case_json(
+                    key, self.creditor_json, items, self.today, decisions
+                ),
                 "run_id": self.run_id,
             }
         )
@@ -145,7 +199,18 @@ class CaseWriter:
                 f"{principal} {first.currency}" + (" (forced)" if self.forced else ""),
             }
         )
-        self.links.extend((number, key) for number in numbers)
+        self.claims.extend(
+            handed_over_claim_row(
+                item,
+                decision,
+                pipeline=self.pipeline,
+                case=key,
+                run_id=self.run_id,
+                today=self.today,
+                now=now,
+            )
+            for item, decision in zip(items, decisions, strict=True)
+        )
         self.cases_written += 1
         self.claims_written += len(items)
 
@@ -153,14 +218,14 @@ class CaseWriter:
         if not self.dry_run:
             with self.store.begin() as conn:
                 self._write(conn)
-        for rows in (self.cases, self.outbox, self.ids, self.events, self.links, self.quarantine):
+        for rows in (self.cases, self.outbox, self.ids, self.events, self.claims, self.quarantine):
             rows.clear()
 
     def _write(self, conn: Connection) -> None:
         store = self.store
         store.insert_cases(conn, self.cases)
         store.enqueue(conn, self.outbox)  # idempotency keys stored before anything is sent
-        store.hand_over_claims(conn, self.pipeline, self.today, self.links)
+        store.upsert_claims(conn, self.claims)  # each claim's row, linked to its case
         store.map_ids(conn, self.ids)
         store.add_events(conn, self.events)
         store.quarantine(

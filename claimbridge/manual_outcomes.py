@@ -238,6 +238,7 @@ class _ByHand:
     ) -> None:
         self.inner = inner
         self.kinds = inner.kinds
+        self.reads_payloads = inner.reads_payloads
         self.store = store
         self.entry = entry
         self.run_id = run_id

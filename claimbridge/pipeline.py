@@ -330,14 +330,16 @@ class _Run:
             approved_on = known.get(claim.invoice_number, (None, None))[1]
             decision = self._decide(claim, debtor, handed.get(claim.invoice_number), approved_on)
             row.update(debtor_key=debtor.debtor_key, outcome=decision.outcome.value)
-            if decision.outcome is Outcome.SEND and claim.invoice_number not in handed:
+            staged.append(row)
+            if claim.invoice_number in handed:
+                continue  # handed over: reconciliation's now
+            if decision.outcome is Outcome.SEND:  # its claims row is written with its case
                 row.update(
                     group_key=group_key(claim, debtor.debtor_key, self.spec.policy),
                     claim=claim.model_dump_json(),
                     decision=decision.model_dump_json(),
                 )
-            staged.append(row)
-            if claim.invoice_number not in handed:  # handed over: reconciliation's now
+            else:
                 decided.append(self._claim_row(claim, debtor.debtor_key, decision))
         store.stage_claims(conn, self.run_id, staged)
         if not self.dry_run:
@@ -380,7 +382,7 @@ class _Run:
                             "decision": decision.model_dump_json(),
                         }
                     )
-                    if handed is None:
+                    if handed is None and not send:  # a sendable one: written with its case
                         decided.append(self._claim_row(claim, debtor.debtor_key, decision))
                 self.store.restage_claims(conn, self.run_id, restaged)
                 if not self.dry_run:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -262,12 +262,42 @@ class AgencyCapabilities:
     webhooks: bool = False  # parse_webhook() verifies and reads the agency's pushed events
 
 
-@dataclass(frozen=True, slots=True)
 class Delivery:
-    """One case to deliver, with the idempotency key stored before the first send."""
+    """One case to deliver, with the idempotency key stored before the first send.
 
-    idempotency_key: str
-    case: Case
+    A delivery read back from the outbox holds the case as its stored JSON and parses it on
+    the first read of ``case``: an agency that only needs the keys (to answer per delivery)
+    never pays for a parse, and one that reads the case pays once.
+    """
+
+    __slots__ = ("_case", "_payload", "case_key", "idempotency_key")
+
+    def __init__(self, idempotency_key: str, case: Case) -> None:
+        self.idempotency_key = idempotency_key
+        self.case_key = case.case_key
+        self._case: Case | None = case
+        self._payload: Callable[[], str] | None = None
+
+    @classmethod
+    def stored(cls, idempotency_key: str, case_key: str, payload: Callable[[], str]) -> Delivery:
+        """A delivery whose case JSON is read (``payload()``) and parsed on first use."""
+        delivery = cls.__new__(cls)
+        delivery.idempotency_key = idempotency_key
+        delivery.case_key = case_key
+        delivery._case = None
+        delivery._payload = payload
+        return delivery
+
+    @property
+    def case(self) -> Case:
+        if self._case is None:
+            assert self._payload is not None
+            self._case = Case.model_validate_json(self._payload())
+            self._payload = None
+        return self._case
+
+    def __repr__(self) -> str:
+        return f"Delivery({self.idempotency_key!r}, case_key={self.case_key!r})"
 
 
 class PushStatus(StrEnum):

@@ -188,6 +188,7 @@ class CorrectionChannel:
     into the case's communication log and the audit trail."""
 
     kinds: tuple[str, ...] = CORRECTION_KINDS
+    reads_payloads = False  # corrections are small: the batch arrives with them
 
     def __init__(self, ctx: ChannelRun):
         self.pipeline = ctx.pipeline

@@ -375,27 +375,6 @@ class StateStore:
         upsert(conn, claims, rows, keys=("pipeline", "invoice_number"))
 
     @staticmethod
-    def hand_over_claims(
-        conn: Connection, pipeline: str, today: dt.date, rows: Sequence[tuple[str, str]]
-    ) -> None:
-        """Link (invoice number, case key) pairs, in the same transaction as the outbox rows."""
-        if rows:
-            conn.execute(
-                update(claims)
-                .where(
-                    claims.c.pipeline == pipeline,
-                    claims.c.invoice_number == bindparam("b_number"),
-                )
-                .values(
-                    case_key=bindparam("b_case"),
-                    status="handed_over",
-                    handed_over_on=today,
-                    updated_at=utcnow(),
-                ),
-                [{"b_number": number, "b_case": case} for number, case in rows],
-            )
-
-    @staticmethod
     def insert_cases(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         insert_ignore(conn, cases, rows)
 
@@ -532,11 +511,12 @@ class StateStore:
         *,
         after_id: int = 0,
         kinds: Sequence[str] | None = None,
+        with_payload: bool = True,
     ) -> list[OutboxItem]:
         """Deliveries in ``statuses`` (of ``kinds``: all when None), oldest first, after
         ``after_id`` (for one pass)."""
         query = (
-            self._outbox_query()
+            self._outbox_query(with_payload=with_payload)
             .where(
                 outbox.c.pipeline == pipeline,
                 outbox.c.agency == agency,
@@ -562,6 +542,19 @@ class StateStore:
                 )
                 found.extend(OutboxItem(*row) for row in conn.execute(query))
         return found
+
+    def outbox_payloads(self, keys: Sequence[str]) -> dict[str, str | None]:
+        """Idempotency key → payload, for a batch read without them."""
+        with read_connection(self.engine) as conn:
+            return {
+                row[0]: row[1]
+                for chunk in _chunks(keys)
+                for row in conn.execute(
+                    select(outbox.c.idempotency_key, outbox.c.payload).where(
+                        outbox.c.idempotency_key.in_(list(chunk))
+                    )
+                )
+            }
 
     def mark_sending(self, keys: Sequence[str]) -> None:
         """Committed before the send: a crash after this leaves 'sending' = outcome unknown."""

@@ -292,7 +292,7 @@ class FileDropAgency(Agency):
         for delivery in deliveries:
             outcome = outcomes[delivery.idempotency_key]
             if outcome.status is PushStatus.SENT and outcome.agency_ref is None:
-                outcome = dataclasses.replace(outcome, agency_ref=delivery.case.case_key)
+                outcome = dataclasses.replace(outcome, agency_ref=delivery.case_key)
             answered.append(outcome)
         return answered
 
