@@ -22,6 +22,8 @@ from schwifty.exceptions import SchwiftyException
 from stdnum.exceptions import ValidationError
 from stdnum.no import kontonr
 
+from claimbridge.quality._cache import WASH_CACHE
+
 __all__ = [
     "AccountKind",
     "BankAccountResult",
@@ -63,7 +65,7 @@ def _bic_of(iban: IBAN) -> str | None:
     return str(bic) if bic is not None else None
 
 
-@lru_cache(maxsize=16_384)
+@lru_cache(maxsize=WASH_CACHE)
 def normalize_iban(raw: str) -> BankAccountResult:
     """Validate ``raw`` as an IBAN; ``IBAN`` prefixes and any spacing are accepted."""
     text = _compact(raw)
@@ -85,7 +87,7 @@ def normalize_iban(raw: str) -> BankAccountResult:
     )
 
 
-@lru_cache(maxsize=16_384)
+@lru_cache(maxsize=WASH_CACHE)
 def normalize_no_account(raw: str) -> BankAccountResult:
     """Validate ``raw`` as a Norwegian 11-digit account number (MOD11), and give its IBAN."""
     text = _compact(raw)

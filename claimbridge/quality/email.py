@@ -22,6 +22,8 @@ from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
+from claimbridge.quality._cache import WASH_CACHE
+
 __all__ = ["COMMON_DOMAINS", "EmailResult", "normalize_email", "split_emails", "suggest_domain"]
 
 _MAX_INPUT = 320  # RFC 5321: 64 local + @ + 255 domain
@@ -103,7 +105,7 @@ def suggest_domain(domain: str) -> str | None:
     return next((d for d in COMMON_DOMAINS if _one_edit_apart(domain, d)), None)
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=WASH_CACHE)
 def normalize_email(raw: str, *, check_deliverability: bool = False) -> EmailResult:
     """Validate and normalize ``raw``. Never raises; an invalid address comes back as given."""
     text = raw.strip()
@@ -130,7 +132,7 @@ def _unwrapped(text: str) -> str:
     return text.rstrip(".").strip()
 
 
-@lru_cache(maxsize=16_384)
+@lru_cache(maxsize=WASH_CACHE)
 def split_emails(raw: str, *, check_deliverability: bool = False) -> tuple[EmailResult, ...]:
     """Every address in ``raw``: several when a field holds a list (``a@x.no; b@y.no``).
 

@@ -41,6 +41,8 @@ from stdnum.no import fodselsnummer, orgnr
 from stdnum.se import orgnr as se_orgnr
 from stdnum.se import personnummer
 
+from claimbridge.quality._cache import WASH_CACHE
+
 __all__ = ["SUPPORTED_COUNTRIES", "IdKind", "IdResult", "normalize_id"]
 
 _MAX_INPUT = 40
@@ -117,7 +119,7 @@ def _unwrapped(text: str, country: str, kind: IdKind) -> str:
     return compact if compact.isdigit() else text
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=WASH_CACHE)
 def normalize_id(raw: str, *, country: str, kind: IdKind) -> IdResult:
     """Validate ``raw`` as an id of ``kind`` in ``country``. Never raises."""
     country = country.upper()

@@ -21,6 +21,7 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
+from claimbridge.quality._cache import WASH_CACHE
 from claimbridge.schemas.party import PhoneType
 
 __all__ = ["PhoneResult", "normalize_phone", "split_phones"]
@@ -61,7 +62,7 @@ def _result(parsed: phonenumbers.PhoneNumber, *, assumed: bool = False) -> Phone
     return PhoneResult(e164, kind, True, assumed)
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=WASH_CACHE)
 def normalize_phone(raw: str, *, region: str = "NO") -> PhoneResult:
     """Normalize ``raw`` to E.164, reading national forms in ``region`` (ISO 3166 alpha-2).
 
@@ -83,7 +84,7 @@ def normalize_phone(raw: str, *, region: str = "NO") -> PhoneResult:
     return PhoneResult(text, PhoneType.UNKNOWN, False)
 
 
-@lru_cache(maxsize=16_384)
+@lru_cache(maxsize=WASH_CACHE)
 def split_phones(raw: str, *, region: str = "NO") -> tuple[PhoneResult, ...]:
     """Every number in ``raw``: one result for a plain number, several for a shared field.
 

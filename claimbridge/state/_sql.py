@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table
@@ -66,13 +67,21 @@ def executemany(conn: Connection, stmt: Any, table: Table, rows: Sequence[dict[s
     processors = [
         table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for name in order
     ]
-    plan = list(zip(order, processors, strict=True))
+    converted = [(i, process) for i, process in enumerate(processors) if process is not None]
+    pick = itemgetter(*order) if len(order) > 1 else (lambda row: (row[order[0]],))
 
     def bind(row: dict[str, Any]) -> tuple[Any, ...]:
-        values = []
-        for name, process in plan:
-            value = row.get(name)
-            values.append(process(value) if process is not None and value is not None else value)
+        try:
+            picked = pick(row)
+        except KeyError:  # a row without some column: NULL, as conn.execute would bind it
+            picked = tuple(row.get(name) for name in order)
+        if not converted:
+            return picked
+        values = list(picked)
+        for i, process in converted:
+            value = values[i]
+            if value is not None:
+                values[i] = process(value)
         return tuple(values)
 
     conn.exec_driver_sql(compiled.string, [bind(row) for row in rows])
