@@ -13,8 +13,10 @@ outcome changes besides the outbox row. :func:`deliver` is the case channel;
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, overload
@@ -195,7 +197,10 @@ class _CaseChannel:
         self.stats = stats
 
     def send(self, agency: Agency, items: Sequence[OutboxItem]) -> list[PushOutcome]:
-        return agency.push(_LazyDeliveries(items, _PayloadChunks(self.store, items)))
+        deliveries = _LazyDeliveries(items, _PayloadChunks(self.store, items))
+        outcomes = agency.push(deliveries)
+        at = {item.idempotency_key: index for index, item in enumerate(items)}
+        return [_without_debtor_data(o, deliveries, at) for o in outcomes]
 
     def apply(
         self,
@@ -326,6 +331,30 @@ class _LazyDeliveries(Sequence[Delivery]):
         return Delivery.stored(
             item.idempotency_key, item.case_key, lambda: self._payloads.payload(at)
         )
+
+
+REDACTED = "[debtor data]"
+
+
+def _without_debtor_data(
+    outcome: PushOutcome, deliveries: Sequence[Delivery], at: Mapping[str, int]
+) -> PushOutcome:
+    """An agency's refusal may quote what it refused (a name, an id number): the reason is
+    stored, shown and logged, so the debtor's own values are taken out of it first."""
+    index = at.get(outcome.idempotency_key)
+    if not outcome.reason or index is None:
+        return outcome
+    reason = scrub(outcome.reason, deliveries[index].case.debtor.personal_values())
+    return outcome if reason == outcome.reason else dataclasses.replace(outcome, reason=reason)
+
+
+def scrub(text: str, values: Sequence[str]) -> str:
+    """``text`` with every occurrence of ``values`` (ignoring case) replaced, longest first so
+    that a full name goes before the first name inside it."""
+    for value in sorted(values, key=len, reverse=True):
+        if value.casefold() in text.casefold():
+            text = re.sub(re.escape(value), REDACTED, text, flags=re.IGNORECASE)
+    return text
 
 
 def _outcome_unknown(exc: ClaimbridgeError) -> bool:

@@ -95,6 +95,31 @@ class Party(CanonicalModel):
     def identity_number(self) -> str | None:
         return self.organization_number if self.kind is PartyKind.COMPANY else self.national_id
 
+    def personal_values(self) -> tuple[str, ...]:
+        """Every value that identifies or reaches the person: what must never appear in a
+        log line or a stored error text (an agency's refusal may quote them back)."""
+        values: list[str | None] = [
+            self.name,
+            self.first_name,
+            self.last_name,
+            self.national_id,
+            self.date_of_birth.isoformat() if self.date_of_birth else None,
+        ]
+        if self.kind is PartyKind.PERSON:
+            values.append(self.organization_number)
+        for address in self.addresses:
+            values.extend((*address.lines, address.care_of))
+        phones, emails = list(self.phones), list(self.emails)
+        if self.contact_person is not None:
+            values.append(self.contact_person.name)
+            phones.extend(self.contact_person.phones)
+            emails.extend(self.contact_person.emails)
+        for phone in phones:
+            values.extend((phone.number, phone.original, phone.number.lstrip("+")))
+        for email in emails:
+            values.extend((email.address, email.original))
+        return tuple(v for v in dict.fromkeys(values) if v and len(v.strip()) >= 3)
+
     def debtor_key(self) -> str:
         """One debtor across customer numbers: by id number where known, else by customer."""
         ident = self.identity_number

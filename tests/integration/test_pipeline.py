@@ -48,6 +48,7 @@ class ScriptedAgency(Agency):
         self.script = list(script or [])
         self.received: dict[str, str] = {}
         self.pushed: Counter[str] = Counter()
+        self.quoted: dict[str, tuple[str, ...]] = {}
         self.calls = 0
 
     def check(self) -> CheckResult:
@@ -66,6 +67,16 @@ class ScriptedAgency(Agency):
             return [
                 PushOutcome(d.idempotency_key, PushStatus.REJECTED, reason="no") for d in deliveries
             ]
+        if action == "reject-quoting":  # an agency that quotes back what it refused
+            self.quoted.update((d.idempotency_key, _quoted(d)) for d in deliveries)
+            return [
+                PushOutcome(
+                    d.idempotency_key,
+                    PushStatus.REJECTED,
+                    reason=f"invalid debtor {', '.join(self.quoted[d.idempotency_key])}: code E17",
+                )
+                for d in deliveries
+            ]
         return [
             PushOutcome(d.idempotency_key, PushStatus.ACCEPTED, self.received[d.idempotency_key])
             for d in deliveries
@@ -74,6 +85,14 @@ class ScriptedAgency(Agency):
     def lookup(self, idempotency_key: str, agency_ref: str | None = None) -> PushOutcome | None:
         ref = self.received.get(idempotency_key)
         return PushOutcome(idempotency_key, PushStatus.ACCEPTED, ref) if ref else None
+
+
+def _quoted(delivery: Delivery) -> tuple[str, ...]:
+    """What an agency might quote back: the name (in its own case), id number, phone."""
+    debtor = delivery.case.debtor
+    ident = debtor.national_id or debtor.organization_number
+    phone = debtor.phones[0].number if debtor.phones else None
+    return tuple(v for v in (debtor.name.upper(), ident, phone) if v)
 
 
 @pytest.fixture
@@ -140,6 +159,26 @@ def test_rejections_are_final_and_reported(ledger: Path, tmp_path: Path) -> None
     rejected = store.list_cases("main", ["rejected"])
     assert len(rejected) == 7
     assert store.outbox_counts("main")["rejected"] == 7
+
+
+def test_a_refusal_quoting_the_debtor_is_stored_without_the_debtor_data(
+    ledger: Path, tmp_path: Path
+) -> None:
+    agency = ScriptedAgency(script=["reject-quoting"])
+    store = _store(tmp_path)
+    sync(_spec(ledger, agency), store, today=TODAY)
+    rejected = store.list_cases("main", ["rejected"])
+    assert len(rejected) == len(agency.quoted) == 7
+    with store.engine.connect() as conn:
+        reasons = [r for (r,) in conn.exec_driver_sql("SELECT reason FROM outbox") if r]
+    messages = [e.message for case in rejected for e in store.case_events(case.case_key)]
+    stored = reasons + [m for m in messages if "rejected" in m]
+    assert len(stored) == 14
+    for text in stored:
+        assert "[debtor data]" in text
+        assert "code E17" in text  # the agency's own words stay
+        for values in agency.quoted.values():
+            assert all(v.casefold() not in text.casefold() for v in values)
 
 
 def test_dry_run_decides_but_writes_and_sends_nothing(ledger: Path, tmp_path: Path) -> None:
