@@ -146,7 +146,7 @@ def _sync(
     run.run_id = run_id
     try:
         with store.lease(spec.name, holder=run_id):
-            store.clear_staging(spec.name, keep_run=run_id)  # a crashed run's leftovers
+            store.staging.clear(spec.name, keep_run=run_id)  # a crashed run's leftovers
             if not dry_run:
                 deliver(spec, store, run_id, run.stats, progress)  # finish what was left
             cursors = run.extract()
@@ -155,10 +155,10 @@ def _sync(
                 store.resolve_quarantine(spec.name, before_run=run_id)
                 deliver(spec, store, run_id, run.stats, progress)
     except BaseException as exc:
-        store.clear_staging(spec.name)
+        store.staging.clear(spec.name)
         store.finish_run(run_id, "failed", run.stats.to_dict(), error=type(exc).__name__)
         raise
-    store.clear_staging(spec.name)
+    store.staging.clear(spec.name)
     store.finish_run(run_id, "succeeded", run.stats.to_dict())
     return run.stats
 
@@ -216,7 +216,7 @@ class _Run:
         for start in range(0, len(ids), FETCH_CHUNK):
             records = list(source.fetch(stream, ids[start : start + FETCH_CHUNK]))
             with self.store.begin() as conn:  # already read this run (it changed): skip it
-                seen = self.store.staged_invoice_numbers(
+                seen = self.store.staging.staged_invoice_numbers(
                     conn, self.run_id, [str(r.data.get(stream.primary_key, "")) for r in records]
                 )
             fresh = [r for r in records if str(r.data.get(stream.primary_key, "")) not in seen]
@@ -250,11 +250,11 @@ class _Run:
                     claims[number] = model
         with self.store.begin() as conn:
             if parties:
-                self.store.stage_parties(conn, self.run_id, parties)
+                self.store.staging.stage_parties(conn, self.run_id, parties)
                 self.facts.remember(parties)
             if claims:
                 numbers = list(claims)
-                for number in self.store.staged_invoice_numbers(conn, self.run_id, numbers):
+                for number in self.store.staging.staged_invoice_numbers(conn, self.run_id, numbers):
                     rejected.append(_duplicate(stream, stream.name, number))
                     del claims[number]
                 self._decide_page(conn, list(claims.values()))
@@ -344,7 +344,7 @@ class _Run:
                 )
             else:
                 decided.append(self._claim_row(claim, debtor.debtor_key, decision))
-        store.stage_claims(conn, self.run_id, staged)
+        store.staging.stage_claims(conn, self.run_id, staged)
         if not self.dry_run:
             store.upsert_claims(conn, decided)
 
@@ -355,12 +355,12 @@ class _Run:
         invoices that were not among them are fetched by id where the source can.
         """
         orphans: list[dict[str, Any]] = []
-        deferred = self.store.deferred_claims(self.run_id)
+        deferred = self.store.staging.deferred_claims(self.run_id)
         for start in range(0, len(deferred), FETCH_CHUNK):
             chunk = deferred[start : start + FETCH_CHUNK]
             self._fetch_debtors([debtor_id for _, debtor_id, _ in chunk])
             with self.store.begin() as conn:
-                facts = self.store.debtor_facts(conn, self.run_id, [d for _, d, _ in chunk])
+                facts = self.store.staging.debtor_facts(conn, self.run_id, [d for _, d, _ in chunk])
                 restaged: list[dict[str, Any]] = []
                 decided: list[dict[str, Any]] = []
                 for number, debtor_id, claim_json in chunk:
@@ -387,7 +387,7 @@ class _Run:
                     )
                     if handed is None and not send:  # a sendable one: written with its case
                         decided.append(self._claim_row(claim, debtor.debtor_key, decision))
-                self.store.restage_claims(conn, self.run_id, restaged)
+                self.store.staging.restage_claims(conn, self.run_id, restaged)
                 if not self.dry_run:
                     self.store.upsert_claims(conn, decided)
         self.stats.quarantined += len(orphans)
@@ -399,7 +399,7 @@ class _Run:
         if not source.capabilities.fetch_by_id or stream is None:
             return
         with self.store.begin() as conn:
-            known = self.store.debtor_facts(conn, self.run_id, debtor_ids)
+            known = self.store.staging.debtor_facts(conn, self.run_id, debtor_ids)
         missing = sorted({d for d in debtor_ids if d not in known})
         if missing:
             records = list(source.fetch(stream, missing))
@@ -486,7 +486,7 @@ class _Run:
             dry_run=self.dry_run,
         )
         writer.quarantine.extend(orphans)
-        staged = self.store.iter_sendable(self.run_id)
+        staged = self.store.staging.iter_sendable(self.run_id)
         for count, (_key, items) in enumerate(
             itertools.groupby(staged, key=lambda s: s.group_key), start=1
         ):
@@ -529,7 +529,7 @@ class _RecentFacts:
         found = {d: self._facts[d] for d in debtor_ids if d in self._facts}
         missing = [d for d in debtor_ids if d not in found]
         if missing:
-            found.update(store.debtor_facts(conn, run_id, missing))
+            found.update(store.staging.debtor_facts(conn, run_id, missing))
         return found
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from claimbridge.state.lease import Lease
-from claimbridge.state.store import DebtorFacts, OutboxItem, StagedClaim, StateStore
+from claimbridge.state.staging import DebtorFacts, StagedClaim
+from claimbridge.state.store import OutboxItem, StateStore
 
 __all__ = ["DebtorFacts", "Lease", "OutboxItem", "StagedClaim", "StateStore"]

@@ -19,9 +19,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
-    and_,
     bindparam,
-    delete,
     func,
     literal_column,
     null,
@@ -33,6 +31,7 @@ from claimbridge.state import audit
 from claimbridge.state._sql import insert_ignore, upsert
 from claimbridge.state.engine import create_state_engine, read_connection, upgrade
 from claimbridge.state.lease import DEFAULT_TTL_S, Lease
+from claimbridge.state.staging import Staging, chunks
 from claimbridge.state.tables import (
     cases,
     claims,
@@ -42,51 +41,15 @@ from claimbridge.state.tables import (
     outbox,
     quarantine,
     runs,
-    staged_claims,
-    staged_parties,
 )
 
-__all__ = ["DebtorFacts", "OutboxItem", "StagedClaim", "StateStore"]
+__all__ = ["OutboxItem", "StateStore"]
 
 _AGENCY_STATUSES = ("active", "paused", "paid", "closed", "withdrawn", "returned")
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _chunks(values: Sequence[str], size: int = 900) -> Iterator[Sequence[str]]:
-    """Bounded IN lists: SQLite limits bound parameters per statement."""
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-@dataclass(frozen=True, slots=True)
-class StagedClaim:
-    """A sendable claim staged for grouping, with its debtor's already-serialized JSON."""
-
-    debtor_key: str
-    group_key: str
-    invoice_number: str
-    currency: str
-    remaining_principal: Decimal
-    claim_json: str
-    decision_json: str
-    debtor_id: str
-    party_json: str
-    quality_json: str
-    score: int
-
-
-@dataclass(frozen=True, slots=True)
-class DebtorFacts:
-    """What the policy needs of a debtor, without parsing the debtor's JSON."""
-
-    debtor_key: str
-    score: int
-    consumer: bool
-    tags: tuple[str, ...]
-    holds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +68,7 @@ class StateStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.staging = Staging(engine)
 
     @classmethod
     def open(cls, url: str) -> StateStore:
@@ -168,54 +132,7 @@ class StateStore:
             keys=("pipeline", "stream"),
         )
 
-    # --- per-run staging (grouping state lives here, not in memory) -----------------------
-
-    @staticmethod
-    def stage_parties(conn: Connection, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
-        upsert(
-            conn,
-            staged_parties,
-            [{"run_id": run_id, **row} for row in rows],
-            keys=("run_id", "debtor_id"),
-        )
-
-    @staticmethod
-    def staged_invoice_numbers(conn: Connection, run_id: str, numbers: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(numbers):
-            found.update(
-                conn.execute(
-                    select(staged_claims.c.invoice_number).where(
-                        staged_claims.c.run_id == run_id,
-                        staged_claims.c.invoice_number.in_(chunk),
-                    )
-                ).scalars()
-            )
-        return found
-
-    @staticmethod
-    def debtor_facts(
-        conn: Connection, run_id: str, debtor_ids: Sequence[str]
-    ) -> dict[str, DebtorFacts]:
-        facts: dict[str, DebtorFacts] = {}
-        columns = (
-            staged_parties.c.debtor_id,
-            staged_parties.c.debtor_key,
-            staged_parties.c.score,
-            staged_parties.c.consumer,
-            staged_parties.c.tags,
-            staged_parties.c.holds,
-        )
-        for chunk in _chunks(debtor_ids):
-            for row in conn.execute(
-                select(*columns).where(
-                    staged_parties.c.run_id == run_id, staged_parties.c.debtor_id.in_(chunk)
-                )
-            ):
-                facts[row[0]] = DebtorFacts(
-                    row[1], row[2], row[3], tuple(json.loads(row[4])), tuple(json.loads(row[5]))
-                )
-        return facts
+    # --- claims, cases, id map, events ----------------------------------------------------
 
     @staticmethod
     def known_claims(
@@ -223,7 +140,7 @@ class StateStore:
     ) -> dict[str, tuple[str | None, dt.date | None]]:
         """Invoice number → (case key if handed over, approval date), for claims seen before."""
         found: dict[str, tuple[str | None, dt.date | None]] = {}
-        for chunk in _chunks(numbers):
+        for chunk in chunks(numbers):
             found.update(
                 (row[0], (row[1], row[2]))
                 for row in conn.execute(
@@ -266,7 +183,7 @@ class StateStore:
             chosen = list(
                 conn.execute(select(claims.c.invoice_number).where(*conditions)).scalars()
             )
-            for chunk in _chunks(chosen):
+            for chunk in chunks(chosen):
                 conn.execute(
                     update(claims)
                     .where(claims.c.pipeline == pipeline, claims.c.invoice_number.in_(chunk))
@@ -282,93 +199,6 @@ class StateStore:
                     detail={"invoices": chosen},
                 )
         return chosen
-
-    @staticmethod
-    def stage_claims(conn: Connection, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
-        insert_ignore(conn, staged_claims, [{"run_id": run_id, **row} for row in rows])
-
-    @staticmethod
-    def restage_claims(conn: Connection, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
-        """Fill in the decision of claims staged before their debtor was seen."""
-        if rows:
-            conn.execute(
-                update(staged_claims)
-                .where(
-                    staged_claims.c.run_id == run_id,
-                    staged_claims.c.invoice_number == bindparam("b_number"),
-                )
-                .values(
-                    debtor_key=bindparam("b_debtor_key"),
-                    group_key=bindparam("b_group_key"),
-                    outcome=bindparam("b_outcome"),
-                    decision=bindparam("b_decision"),
-                ),
-                [{f"b_{k}": v for k, v in row.items()} for row in rows],
-            )
-
-    def deferred_claims(self, run_id: str) -> list[tuple[str, str, str]]:
-        """(invoice number, debtor id, claim JSON) of claims staged before their debtor."""
-        query = select(
-            staged_claims.c.invoice_number, staged_claims.c.debtor_id, staged_claims.c.claim
-        ).where(staged_claims.c.run_id == run_id, staged_claims.c.debtor_key.is_(None))
-        with read_connection(self.engine) as conn:
-            return [(row[0], row[1], row[2]) for row in conn.execute(query)]
-
-    def iter_sendable(self, run_id: str) -> Iterator[StagedClaim]:
-        """Sendable staged claims in (debtor, group, invoice) order, read along an index so
-        the database never sorts the staged ledger."""
-        query = (
-            select(
-                staged_claims.c.debtor_key,
-                staged_claims.c.group_key,
-                staged_claims.c.invoice_number,
-                staged_claims.c.currency,
-                staged_claims.c.remaining_principal,
-                staged_claims.c.claim,
-                staged_claims.c.decision,
-                staged_parties.c.debtor_id,
-                staged_parties.c.party,
-                staged_parties.c.quality,
-                staged_parties.c.score,
-            )
-            .select_from(
-                staged_claims.join(
-                    staged_parties,
-                    and_(
-                        staged_parties.c.run_id == staged_claims.c.run_id,
-                        staged_parties.c.debtor_id == staged_claims.c.debtor_id,
-                    ),
-                )
-            )
-            .where(
-                staged_claims.c.run_id == run_id,
-                staged_claims.c.debtor_key.is_not(None),
-                staged_claims.c.outcome == "send",
-            )
-            .order_by(
-                staged_claims.c.debtor_key,
-                staged_claims.c.group_key,
-                staged_claims.c.invoice_number,
-            )
-        )
-        with read_connection(self.engine) as conn:
-            result = conn.execution_options(yield_per=2000).execute(query)
-            for row in result:
-                yield StagedClaim(*row)
-
-    def clear_staging(self, pipeline: str, *, keep_run: str | None = None) -> None:
-        """Drop the staged rows (personal data) of ``pipeline``'s finished or crashed runs.
-
-        Other pipelines sharing the store may be running: their staging is left alone.
-        """
-        runs_of_pipeline = select(runs.c.run_id).where(runs.c.pipeline == pipeline)
-        if keep_run:
-            runs_of_pipeline = runs_of_pipeline.where(runs.c.run_id != keep_run)
-        with self.begin() as conn:
-            for table in (staged_claims, staged_parties):
-                conn.execute(delete(table).where(table.c.run_id.in_(runs_of_pipeline)))
-
-    # --- claims, cases, id map, events ----------------------------------------------------
 
     @staticmethod
     def upsert_claims(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -536,7 +366,7 @@ class StateStore:
     ) -> list[OutboxItem]:
         found: list[OutboxItem] = []
         with read_connection(self.engine) as conn:
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys):
                 query = self._outbox_query(with_payload=with_payload).where(
                     outbox.c.idempotency_key.in_(list(chunk))
                 )
@@ -548,7 +378,7 @@ class StateStore:
         with read_connection(self.engine) as conn:
             return {
                 row[0]: row[1]
-                for chunk in _chunks(keys)
+                for chunk in chunks(keys)
                 for row in conn.execute(
                     select(outbox.c.idempotency_key, outbox.c.payload).where(
                         outbox.c.idempotency_key.in_(list(chunk))

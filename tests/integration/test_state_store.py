@@ -232,9 +232,9 @@ def test_staging_is_cleared_per_pipeline(store: StateStore) -> None:
         "quality": "{}",
     }
     with store.begin() as conn:
-        store.stage_parties(conn, mine, [row])
-        store.stage_parties(conn, other, [row])
-    store.clear_staging("main")
+        store.staging.stage_parties(conn, mine, [row])
+        store.staging.stage_parties(conn, other, [row])
+    store.staging.clear("main")
     with store.engine.connect() as conn:
         left = [r[0] for r in conn.execute(text("select run_id from staged_parties"))]
     assert left == [other]  # another pipeline's running staging is not touched
