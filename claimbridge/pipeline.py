@@ -40,7 +40,6 @@ SYNC_STREAMS = ("customers", "invoices")
 WRITE_BATCH_GROUPS = 1000
 FETCH_CHUNK = 500  # records asked for by id in one go
 WASH_CACHE_SIZE = 4096  # repeat debtors within a page or two; bounded so memory stays flat
-FACTS_CACHE_SIZE = 32_768  # debtors whose policy facts are at hand without a query
 _UNWASHED = QualityReport(score=100)
 Progress = Callable[[str, int], None]
 
@@ -186,7 +185,6 @@ class _Run:
         self.washer = Washer(default_country=spec.default_country, cache_size=WASH_CACHE_SIZE)
         self.stats = SyncStats(dry_run=dry_run)
         self.run_id = ""
-        self.facts = _RecentFacts(FACTS_CACHE_SIZE)
 
     # --- extract → normalize → wash → decide → stage, one page at a time ------------------
 
@@ -251,7 +249,6 @@ class _Run:
         with self.store.begin() as conn:
             if parties:
                 self.store.staging.stage_parties(conn, self.run_id, parties)
-                self.facts.remember(parties)
             if claims:
                 numbers = list(claims)
                 for number in self.store.staging.staged_invoice_numbers(conn, self.run_id, numbers):
@@ -308,7 +305,7 @@ class _Run:
         last page (``decide_deferred``).
         """
         store = self.store
-        facts = self.facts.lookup(conn, store, self.run_id, {c.debtor_id for c in claims})
+        facts = store.staging.debtor_facts(conn, self.run_id, list({c.debtor_id for c in claims}))
         known = store.known_claims(conn, self.spec.name, [c.invoice_number for c in claims])
         handed = {n: case for n, (case, _) in known.items() if case is not None}
         staged: list[dict[str, Any]] = []
@@ -498,39 +495,6 @@ class _Run:
         writer.flush()
         self.stats.cases_queued += writer.cases_written
         self.stats.claims_queued += writer.claims_written
-
-
-class _RecentFacts:
-    """The policy facts of the debtors staged last, so that deciding a page of claims asks
-    the store only about debtors staged long ago. Bounded: memory stays flat."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._facts: dict[str, DebtorFacts] = {}
-
-    def remember(self, parties: Iterable[dict[str, Any]]) -> None:
-        facts = self._facts
-        for party in parties:
-            debtor_id = party["debtor_id"]
-            facts.pop(debtor_id, None)  # a later record of the debtor replaces the earlier
-            facts[debtor_id] = DebtorFacts(
-                party["debtor_key"],
-                party["score"],
-                party["consumer"],
-                tuple(json.loads(party["tags"])),
-                tuple(json.loads(party["holds"])),
-            )
-        while len(facts) > self._size:
-            del facts[next(iter(facts))]
-
-    def lookup(
-        self, conn: Connection, store: StateStore, run_id: str, debtor_ids: set[str]
-    ) -> dict[str, DebtorFacts]:
-        found = {d: self._facts[d] for d in debtor_ids if d in self._facts}
-        missing = [d for d in debtor_ids if d not in found]
-        if missing:
-            found.update(store.staging.debtor_facts(conn, run_id, missing))
-        return found
 
 
 def _stream(source: Source, name: str) -> StreamSpec | None:
