@@ -458,4 +458,4 @@ def test_without_sftp_returns_are_read_from_the_local_returns_directory(tmp_path
 
 def test_sftp_only_operations_say_so(tmp_path: Path) -> None:
     with pytest.raises(NotSupportedError):
-        agency(tmp_path)._sftp()
+        agency(tmp_path).carrier.connection()

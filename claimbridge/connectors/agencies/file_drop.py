@@ -14,11 +14,11 @@ and recording, :meth:`FileDropAgency.lookup` finds the idempotency key in the fi
 the keys of each file in a manifest (``.keys/<file>.keys``), written before the file appears.
 
 With ``sftp`` the directory is the local outbox and the record of what was sent: a file is
-written there first, encrypted and signed when ``pgp`` is set (only the ``.pgp`` file is
-uploaded), uploaded under a temporary name and renamed, and only then named in
-``.sftp/uploaded.log``. An item counts as sent only when its file is in that log. An upload that
-fails leaves its items ``RETRYABLE``; the next push of the same items finds them in the file
-already written and uploads that file again, so nothing ends up in two files.
+written there first, then carried (:mod:`._drop_carrier`): encrypted and signed when ``pgp`` is
+set (only the ``.pgp`` file is uploaded), uploaded under a temporary name and renamed, and only
+then named in ``.sftp/uploaded.log``. An item counts as sent only when its file is in that
+log. An upload that fails leaves its items ``RETRYABLE``; the next push of the same items finds
+them in the file already written and uploads that file again, so nothing ends up in two files.
 
 Return files go through a journal (:mod:`._drop_returns`) and are archived on the server only
 on a later :meth:`~FileDropAgency.updates` call whose ``since`` has passed them.
@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
+from claimbridge.connectors.agencies._drop_carrier import DropCarrier
 from claimbridge.connectors.agencies._drop_index import WrittenFiles
 from claimbridge.connectors.agencies._drop_returns import (
     JOURNAL,
     ReturnJournal,
     ReturnReader,
-    SftpReturns,
 )
 from claimbridge.connectors.agencies._drop_settings import FileDropSettings, PgpSettings
 from claimbridge.connectors.agencies._layouts import (
@@ -86,7 +86,6 @@ from claimbridge.errors import (
     MappingError,
     UnreachableError,
 )
-from claimbridge.transport.pgp import Pgp
 from claimbridge.transport.sftp import SftpConnection
 
 __all__ = [
@@ -107,8 +106,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SFTP_STATE = ".sftp"  # under the drop directory: the upload record and PGP staging
-UPLOADED_LOG = "uploaded.log"
 RETURNS = "returns"  # without sftp: where the agency leaves return files
 
 
@@ -171,8 +168,14 @@ class FileDropAgency(Agency):
         self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
         self._drop: DropProfile | None = None
         self._written: WrittenFiles | None = None
-        self._connection: SftpConnection | None = None
-        self._keyring: Pgp | None = None
+        self.carrier = DropCarrier(
+            self.directory,
+            sftp=settings.sftp,
+            pgp=settings.pgp,
+            pgp_home=self._local(settings.pgp.home) if settings.pgp is not None else None,
+            connector=context.name,
+            type_name=self.type_name,
+        )
 
     @property
     def capabilities(self) -> AgencyCapabilities:  # type: ignore[override]
@@ -221,10 +224,7 @@ class FileDropAgency(Agency):
         return self._written
 
     def close(self) -> None:
-        self._drop_connection()
-        if self._keyring is not None:
-            self._keyring.close()
-            self._keyring = None
+        self.carrier.close()
 
     def _local(self, path: Path) -> Path:
         return path if path.is_absolute() else self.context.workdir / path
@@ -255,29 +255,8 @@ class FileDropAgency(Agency):
             returns = [r.directory for r in profile.returns] if profile else []
             connection = SftpConnection(self.options.sftp, connector=self.context.name)
             items.extend(connection.check(upload_dirs=uploads, return_dirs=returns or [""]))
-        if self.options.pgp is not None:
-            items.extend(self._check_keys(self.options.pgp))
+        items.extend(self.carrier.check_keys())
         return CheckResult(connector=self.context.name, items=tuple(items))
-
-    def _check_keys(self, pgp: PgpSettings) -> list[CheckItem]:
-        try:
-            ring = self._pgp()
-        except ConfigError as exc:
-            return [CheckItem(CheckKind.CONFIG, False, str(exc))]
-        wanted = [
-            ("agency public key", pgp.recipient_fingerprint, False),
-            ("signing secret key", pgp.signing_fingerprint, True),
-        ]
-        if pgp.return_signer != pgp.recipient_fingerprint:
-            wanted.append(("return signer public key", pgp.return_signer, False))
-        items = []
-        for label, fingerprint, secret in wanted:
-            present = ring.has_key(fingerprint, secret=secret)
-            where = "in" if present else "missing from"
-            items.append(
-                CheckItem(CheckKind.CONFIG, present, f"{label} {fingerprint} {where} the keyring")
-            )
-        return items
 
     # --- push and correct -----------------------------------------------------------------
 
@@ -373,7 +352,7 @@ class FileDropAgency(Agency):
         """Items already uploaded are ``SENT`` as they are; those in a file written but not
         uploaded go up with that file; only the rest are written into new files."""
         self.written.refresh()
-        uploaded = self._uploaded()
+        uploaded = self.carrier.uploaded()
         outcomes: dict[str, PushOutcome] = {}
         waiting: dict[str, list[Item]] = {}
         new: list[Item] = []
@@ -387,7 +366,7 @@ class FileDropAgency(Agency):
             else:
                 waiting.setdefault(name, []).append(item)
         if waiting or new:
-            connection = self._sftp()  # refused host key or auth: raise before writing anything
+            connection = self.carrier.connection()  # a refused key or auth raises before writing
             for written in self._write_batches(profile, new):
                 outcomes.update(_refusals(written))
                 if written.name is None:
@@ -397,17 +376,17 @@ class FileDropAgency(Agency):
                     self.written.index[item.idempotency_key] = written.name
             for name in sorted(waiting):
                 try:
-                    self._upload(connection, name)
+                    self.carrier.upload(connection, name)
                 except ConnectorError as exc:
                     if isinstance(exc, UnreachableError):  # the rest fail fast, not open
-                        self._drop_connection()
+                        self.carrier.drop_connection()
                     log.warning("upload of %s failed, retried on the next push: %s", name, exc)
                     reason = f"upload of {name} failed: {exc}"
                     for item in waiting[name]:
                         key = item.idempotency_key
                         outcomes[key] = PushOutcome(key, PushStatus.RETRYABLE, reason=reason)
                     continue
-                self._record_upload(name)
+                self.carrier.record_upload(name)
                 for item in waiting[name]:
                     key = item.idempotency_key
                     outcomes[key] = PushOutcome(key, PushStatus.SENT)
@@ -470,7 +449,7 @@ class FileDropAgency(Agency):
                     if match:
                         highest = max(highest, int(match.group(1)))
         if self.options.sftp is not None:
-            for name in self._uploaded():
+            for name in self.carrier.uploaded():
                 path = PurePosixPath(name)
                 if str(path.parent) in (profile.directory or ".",):
                     match = pattern.fullmatch(path.name)
@@ -522,110 +501,7 @@ class FileDropAgency(Agency):
 
     # --- uploading ------------------------------------------------------------------------
 
-    def _upload(self, connection: SftpConnection, name: str) -> None:
-        """Upload one written file, as ``<name>.pgp`` when PGP is on (never the plaintext)."""
-        relative = PurePosixPath(name)
-        directory = "" if str(relative.parent) == "." else str(relative.parent)
-        path = self.directory / name
-        if not path.is_file():
-            path = self.directory / directory / ARCHIVE / relative.name
-        pgp = self.options.pgp
-        if pgp is None:
-            connection.upload(path, relative.name, directory=directory)
-            return
-        encrypted = self._staging("outgoing") / f"{relative.name}.pgp"
-        try:
-            self._pgp().encrypt_file(
-                path,
-                encrypted,
-                pgp.recipient_fingerprint,
-                sign_with=pgp.signing_fingerprint,
-                passphrase=pgp.passphrase,
-            )
-            connection.upload(encrypted, encrypted.name, directory=directory)
-        finally:
-            encrypted.unlink(missing_ok=True)
-
-    def _uploaded(self) -> set[str]:
-        """Names of the files the agency has received, from the local upload record."""
-        record = self.directory / SFTP_STATE / UPLOADED_LOG
-        try:
-            text = record.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return set()
-        except OSError as exc:
-            raise ConnectorError(
-                f"cannot read the upload record {record}: {exc.strerror}", connector=self.type_name
-            ) from None
-        return {line for line in text.splitlines() if line}
-
-    def _record_upload(self, name: str) -> None:
-        record = self._staging() / UPLOADED_LOG
-        try:
-            with record.open("a", encoding="utf-8") as stream:
-                stream.write(name + "\n")
-                stream.flush()
-                os.fsync(stream.fileno())
-        except OSError as exc:
-            raise ConnectorError(
-                f"{name} was uploaded but cannot be recorded in {record}: {exc.strerror}",
-                connector=self.type_name,
-            ) from None
-
-    def _staging(self, *parts: str) -> Path:
-        folder = self.directory.joinpath(SFTP_STATE, *parts)
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return folder
-
-    # --- connections ----------------------------------------------------------------------
-
-    def _sftp(self) -> SftpConnection:
-        """The open connection, opened on first use (and the PGP keys checked before that)."""
-        settings = self.options.sftp
-        if settings is None:
-            raise NotSupportedError("this file drop has no sftp settings", connector=self.type_name)
-        if self._connection is None:
-            if self.options.pgp is not None:
-                self._require_keys(self.options.pgp)
-            connection = SftpConnection(settings, connector=self.context.name)
-            connection.open()
-            self._connection = connection
-        return self._connection
-
-    def _drop_connection(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-    def _pgp(self) -> Pgp:
-        pgp = self.options.pgp
-        if pgp is None:
-            raise NotSupportedError("this file drop has no pgp settings", connector=self.type_name)
-        if self._keyring is None:
-            self._keyring = Pgp(self._local(pgp.home), gpg_binary=pgp.gpg_binary)
-        return self._keyring
-
-    def _require_keys(self, pgp: PgpSettings) -> None:
-        missing = [item.message for item in self._check_keys(pgp) if not item.ok]
-        if missing:
-            raise ConfigError("; ".join(missing))
-
     # --- return files ---------------------------------------------------------------------
-
-    def _sftp_returns(self) -> SftpReturns:
-        pgp = self.options.pgp
-
-        def decrypt(encrypted: Path, plain: Path) -> None:
-            assert pgp is not None
-            self._pgp().decrypt_file(
-                encrypted, plain, expected_signer=pgp.return_signer, passphrase=pgp.passphrase
-            )
-
-        return SftpReturns(
-            self._sftp,
-            decrypt if pgp is not None else None,
-            lambda: self._staging("incoming"),
-        )
 
     def updates(self, since: str | None) -> Iterator[AgencyUpdate]:
         """Receipts, status changes and settlements from the agency's return files, in the
@@ -638,7 +514,7 @@ class FileDropAgency(Agency):
             self.drop_profile.returns,
             ReturnJournal(self.directory / JOURNAL),
             local_root=self.directory / RETURNS,
-            remote=self._sftp_returns() if self.options.sftp is not None else None,
+            remote=self.carrier.returns() if self.options.sftp is not None else None,
             answered=self.written.answered,
             agency=self.context.name,
             currency=self.options.currency,
@@ -646,7 +522,7 @@ class FileDropAgency(Agency):
         try:
             yield from reader.updates(since)
         except UnreachableError:
-            self._drop_connection()
+            self.carrier.drop_connection()
             raise
 
     # --- lookup ---------------------------------------------------------------------------
@@ -659,7 +535,7 @@ class FileDropAgency(Agency):
         name = self.written.find(idempotency_key)
         if name is None:
             return None
-        if self.options.sftp is not None and name not in self._uploaded():
+        if self.options.sftp is not None and name not in self.carrier.uploaded():
             return None
         return PushOutcome(idempotency_key, PushStatus.SENT)
 
