@@ -56,6 +56,7 @@ from claimbridge.transport.http import (
     HttpSettings,
     parse_error_body,
 )
+from claimbridge.transport.tokens import token_endpoint_settings
 
 __all__ = [
     "OAuthApp",
@@ -121,16 +122,6 @@ class OAuthApp(Protocol):
 def refresh_token_key(connector_type: str, instance: str) -> str:
     """The credential-store key of one connector instance's refresh token."""
     return f"{connector_type}:{instance}:refresh_token"
-
-
-def token_endpoint_settings(token_url: str, options: HttpOptions) -> HttpSettings:
-    """The token endpoint's settings: the API's tuning without its client-side rate limit.
-
-    Raises ``ValueError`` for a bad URL, like :meth:`HttpSettings.from_options`.
-    """
-    return HttpSettings.from_options(
-        token_url, options.model_copy(update={"rate_limit_per_s": None})
-    )
 
 
 class TokenClient:

@@ -36,7 +36,7 @@ from pydantic import SecretStr
 
 from claimbridge.credentials import CredentialStore
 from claimbridge.errors import AuthError, OutcomeUnknownError, UnreachableError
-from claimbridge.transport.http import ErrorParser, HttpClient, HttpSettings
+from claimbridge.transport.http import ErrorParser, HttpClient, HttpOptions, HttpSettings
 
 __all__ = [
     "ExpiringTokens",
@@ -45,6 +45,7 @@ __all__ = [
     "TokenClients",
     "TokenRequest",
     "client_credentials",
+    "token_endpoint_settings",
 ]
 
 log = logging.getLogger("claimbridge.tokens")
@@ -243,6 +244,17 @@ class TokenAuth(requests.auth.AuthBase):
 
 
 T = TypeVar("T", bound=ExpiringTokens)
+
+
+def token_endpoint_settings(token_url: str, options: HttpOptions) -> HttpSettings:
+    """The token endpoint's settings: the API's tuning without its client-side rate limit
+    (the endpoint is metered apart from the API, and tokens are cached and asked for rarely).
+
+    Raises ``ValueError`` for a bad URL, like :meth:`HttpSettings.from_options`.
+    """
+    return HttpSettings.from_options(
+        token_url, options.model_copy(update={"rate_limit_per_s": None})
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -524,3 +524,10 @@ def test_settings_refuse_what_cannot_work() -> None:
     settings = RivertySettings(**base)
     assert settings.token_url == "https://identity.riverty.io/oauth/token"
     assert CLIENT_SECRET not in repr(settings)
+
+
+def test_the_apis_rate_limit_is_not_applied_to_the_token_endpoint(build: Build) -> None:
+    agency = build(http={"rate_limit_per_s": 2})
+    assert agency.client.settings.rate_limit_per_s == 2
+    assert agency._clients is not None
+    assert agency._clients.token_endpoint.settings.rate_limit_per_s is None  # metered apart

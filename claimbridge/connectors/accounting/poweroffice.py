@@ -58,7 +58,7 @@ from claimbridge.errors import (
 from claimbridge.mappings import ConversionError, load_mapping, register_converter, to_model
 from claimbridge.schemas import Claim, CreditNote, Party, Payment
 from claimbridge.transport.http import HttpOptions, HttpSettings, check_base_url
-from claimbridge.transport.tokens import TokenClients
+from claimbridge.transport.tokens import TokenClients, token_endpoint_settings
 
 __all__ = ["PowerOfficeSettings", "PowerOfficeSource"]
 
@@ -183,7 +183,7 @@ subscription_key = "${CLAIMBRIDGE_POWEROFFICE_SUBSCRIPTION_KEY}"
         token_timing = {"clock": wall_clock} if wall_clock is not None else {}
         self._clients = TokenClients.connect(
             HttpSettings.from_options(settings.base_url, settings.http),
-            HttpSettings.from_options(settings.token_url, settings.http),
+            token_endpoint_settings(settings.token_url, settings.http),
             lambda endpoint: TokenSource(
                 endpoint,
                 application_key=settings.application_key,

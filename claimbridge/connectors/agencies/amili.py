@@ -72,7 +72,12 @@ from claimbridge.errors import AuthError, ParseError, RemoteError
 from claimbridge.grouping import idempotency_key
 from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings, check_base_url
 from claimbridge.transport.signature import HmacScheme, header, verify_hmac
-from claimbridge.transport.tokens import ExpiringTokens, TokenClients, client_credentials
+from claimbridge.transport.tokens import (
+    ExpiringTokens,
+    TokenClients,
+    client_credentials,
+    token_endpoint_settings,
+)
 from claimbridge.webhooks import read_spool, spool_dir
 
 __all__ = ["AmiliAgency", "AmiliSettings"]
@@ -212,7 +217,7 @@ class AmiliAgency(Agency):
         )
         return TokenClients.connect(
             HttpSettings.from_options(settings.api_url, options),
-            HttpSettings.from_options(settings.token_url, options),
+            token_endpoint_settings(settings.token_url, options),
             lambda endpoint: ExpiringTokens(
                 endpoint,
                 request,

@@ -77,7 +77,7 @@ from claimbridge.errors import (
 )
 from claimbridge.grouping import idempotency_key
 from claimbridge.transport.http import HttpClient, HttpOptions, HttpSettings
-from claimbridge.transport.tokens import ExpiringTokens, TokenClients
+from claimbridge.transport.tokens import ExpiringTokens, TokenClients, token_endpoint_settings
 
 __all__ = ["RivertyAgency", "RivertySettings"]
 
@@ -139,7 +139,7 @@ class RivertyAgency(Agency):
         settings = self.settings
         return TokenClients.connect(
             HttpSettings.from_options(settings.url, options),
-            HttpSettings.from_options(settings.token_url, options),
+            token_endpoint_settings(settings.token_url, options),
             lambda endpoint: riverty_tokens(
                 endpoint,
                 client_id=settings.client_id,
