@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, select, tuple_, update
 
 from claimbridge.state._sql import insert_ignore, upsert
 from claimbridge.state.engine import read_connection
 from claimbridge.state.tables import runs, staged_claims, staged_parties
 
 __all__ = ["DebtorFacts", "StagedClaim", "Staging", "chunks"]
+
+SENDABLE_PAGE = 2000  # staged claims read back per read transaction
 
 
 def chunks(values: Sequence[str], size: int = 900) -> Iterator[Sequence[str]]:
@@ -144,7 +146,11 @@ class Staging:
 
     def iter_sendable(self, run_id: str) -> Iterator[StagedClaim]:
         """Sendable staged claims in (debtor, group, invoice) order, read along an index so
-        the database never sorts the staged ledger."""
+        the database never sorts the staged ledger.
+
+        Read a page at a time, each page in its own short read transaction: one read held open
+        across the whole grouping would keep SQLite from checkpointing the outbox rows written
+        meanwhile, and its WAL (and the memory that indexes it) would grow with the ledger."""
         query = (
             select(
                 staged_claims.c.debtor_key,
@@ -179,10 +185,21 @@ class Staging:
                 staged_claims.c.invoice_number,
             )
         )
-        with read_connection(self.engine) as conn:
-            result = conn.execution_options(yield_per=2000).execute(query)
-            for row in result:
+        order = (
+            staged_claims.c.debtor_key,
+            staged_claims.c.group_key,
+            staged_claims.c.invoice_number,
+        )
+        after: tuple[str, str, str] | None = None
+        while True:
+            page = query if after is None else query.where(tuple_(*order) > tuple_(*after))
+            with read_connection(self.engine) as conn:
+                rows = conn.execute(page.limit(SENDABLE_PAGE)).all()
+            for row in rows:
                 yield StagedClaim(*row)
+            if len(rows) < SENDABLE_PAGE:
+                return
+            after = (rows[-1][0], rows[-1][1], rows[-1][2])
 
     def clear(self, pipeline: str, *, keep_run: str | None = None) -> None:
         """Drop the staged rows (personal data) of ``pipeline``'s finished or crashed runs.

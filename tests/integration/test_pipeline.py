@@ -28,7 +28,7 @@ from claimbridge.errors import OutcomeUnknownError
 from claimbridge.pipeline import PipelineSpec, sync
 from claimbridge.policy import PolicySettings
 from claimbridge.sandbox.ledger import generate_sample_ledger
-from claimbridge.state import StateStore
+from claimbridge.state import StateStore, staging
 from tests.factories import make_creditor
 
 TODAY = dt.date(2026, 11, 23)
@@ -196,6 +196,25 @@ def test_per_invoice_grouping_makes_one_case_per_claim(ledger: Path, tmp_path: P
     agency = ScriptedAgency()
     stats = sync(_spec(ledger, agency, grouping="invoice"), _store(tmp_path), today=TODAY)
     assert stats.cases_sent == stats.claims_sent
+
+
+def test_grouping_read_in_small_pages_makes_the_same_cases(
+    ledger: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A debtor's claims split across read pages still become one case."""
+    whole = _store(tmp_path / "whole")
+    sync(_spec(ledger, ScriptedAgency()), whole, today=TODAY)
+    monkeypatch.setattr(staging, "SENDABLE_PAGE", 2)
+    paged = _store(tmp_path / "paged")
+    sync(_spec(ledger, ScriptedAgency()), paged, today=TODAY)
+
+    def cases(store: StateStore) -> list[tuple[str, list[str]]]:
+        keys = sorted(c.case_key for c in store.list_cases("main"))
+        return [(k, sorted(c.invoice_number for c in store.case_claims(k))) for k in keys]
+
+    assert len(cases(whole)) > 10
+    assert any(len(numbers) > 1 for _, numbers in cases(whole))
+    assert cases(paged) == cases(whole)
 
 
 def test_claims_of_unknown_customers_are_quarantined(ledger: Path, tmp_path: Path) -> None:
