@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, overload
@@ -30,6 +29,7 @@ from claimbridge.errors import (
     RateLimitedError,
     UnreachableError,
 )
+from claimbridge.logs import value_pattern
 from claimbridge.schemas import CaseStatus
 from claimbridge.state import OutboxItem, StateStore, reconciliation
 
@@ -43,6 +43,8 @@ __all__ = [
     "deliver",
     "deliver_channel",
     "record_outcomes",
+    "scrub",
+    "without_personal_data",
 ]
 
 log = logging.getLogger("claimbridge.delivery")
@@ -198,9 +200,13 @@ class _CaseChannel:
 
     def send(self, agency: Agency, items: Sequence[OutboxItem]) -> list[PushOutcome]:
         deliveries = _LazyDeliveries(items, _PayloadChunks(self.store, items))
-        outcomes = agency.push(deliveries)
         at = {item.idempotency_key: index for index, item in enumerate(items)}
-        return [_without_debtor_data(o, deliveries, at) for o in outcomes]
+
+        def debtor_values(key: str) -> Sequence[str]:
+            index = at.get(key)
+            return () if index is None else deliveries[index].case.debtor.personal_values()
+
+        return without_personal_data(agency.push(deliveries), debtor_values)
 
     def apply(
         self,
@@ -336,25 +342,29 @@ class _LazyDeliveries(Sequence[Delivery]):
 REDACTED = "[debtor data]"
 
 
-def _without_debtor_data(
-    outcome: PushOutcome, deliveries: Sequence[Delivery], at: Mapping[str, int]
-) -> PushOutcome:
-    """An agency's refusal may quote what it refused (a name, an id number): the reason is
-    stored, shown and logged, so the debtor's own values are taken out of it first."""
-    index = at.get(outcome.idempotency_key)
-    if not outcome.reason or index is None:
-        return outcome
-    reason = scrub(outcome.reason, deliveries[index].case.debtor.personal_values())
-    return outcome if reason == outcome.reason else dataclasses.replace(outcome, reason=reason)
+def without_personal_data(
+    outcomes: Sequence[PushOutcome], values_of: Callable[[str], Sequence[str]]
+) -> list[PushOutcome]:
+    """An agency's refusal may quote what it refused (a name, an id number, a payer's account):
+    the reason is stored, shown and logged, so the item's personal values
+    (``values_of(idempotency_key)``, read only for outcomes that carry a reason) are taken out
+    of it first. Every channel's ``send`` answers through here."""
+    cleaned = []
+    for outcome in outcomes:
+        if outcome.reason:
+            reason = scrub(outcome.reason, values_of(outcome.idempotency_key))
+            if reason != outcome.reason:
+                outcome = dataclasses.replace(outcome, reason=reason)
+        cleaned.append(outcome)
+    return cleaned
 
 
 def scrub(text: str, values: Sequence[str]) -> str:
-    """``text`` with every occurrence of ``values`` (ignoring case) replaced, longest first so
-    that a full name goes before the first name inside it."""
-    for value in sorted(values, key=len, reverse=True):
-        if value.casefold() in text.casefold():
-            text = re.sub(re.escape(value), REDACTED, text, flags=re.IGNORECASE)
-    return text
+    """``text`` with every occurrence of ``values`` replaced, ignoring case (an agency may
+    quote a name in capitals); a full name goes before the first name inside it."""
+    if not values:
+        return text
+    return value_pattern(values, ignore_case=True).sub(REDACTED, text)
 
 
 def _outcome_unknown(exc: ClaimbridgeError) -> bool:

@@ -30,6 +30,7 @@ __all__ = [
     "get_redactor",
     "redact",
     "register_secret",
+    "value_pattern",
 ]
 
 REDACTED = "***"
@@ -43,6 +44,14 @@ TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 _RECORD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys() | {"message", "asctime"}
 )
+
+
+def value_pattern(values: Iterable[str], *, ignore_case: bool = False) -> re.Pattern[str]:
+    """One pattern matching any of ``values``, longest first so that a value containing
+    another is replaced whole."""
+    ordered = sorted(values, key=len, reverse=True)
+    flags = re.IGNORECASE if ignore_case else 0
+    return re.compile("|".join(re.escape(v) for v in ordered), flags)
 
 
 class Redactor:
@@ -67,9 +76,7 @@ class Redactor:
             before = len(self._values)
             self._values.update(v for v in variants if len(v) >= MIN_SECRET_LENGTH)
             if len(self._values) != before:
-                # Longest first, so a secret containing another is replaced whole.
-                ordered = sorted(self._values, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+                self._pattern = value_pattern(self._values)
 
     def register_all(self, values: Iterable[str]) -> None:
         for value in values:

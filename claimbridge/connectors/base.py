@@ -347,6 +347,15 @@ class Correction:
     credit_note: CreditNote | None = None  # REDUCE
     reason: str | None = None  # WITHDRAW, PAUSE: plain words, no personal data
 
+    def personal_values(self) -> tuple[str, ...]:
+        """What in it identifies a person (the payer's name and account, the payment's free
+        text): never to appear in a stored reason or a log line."""
+        payment = self.payment
+        if payment is None:
+            return ()
+        values = (payment.payer_name, payment.payer_account, payment.message)
+        return tuple(v for v in values if v and len(v.strip()) >= 3)
+
 
 @dataclass(frozen=True, slots=True)
 class AgencyUpdate:

@@ -34,7 +34,7 @@ from claimbridge.connectors.base import (
     PushOutcome,
     PushStatus,
 )
-from claimbridge.delivery import deliver_channel
+from claimbridge.delivery import deliver_channel, without_personal_data
 from claimbridge.errors import (
     AuthError,
     ClaimbridgeError,
@@ -215,8 +215,13 @@ class CorrectionChannel:
                 )
         if not corrections:
             return refused
+        by_key = {c.idempotency_key: c for c in corrections}
         try:
-            return [*refused, *agency.correct(corrections)]
+            answered = without_personal_data(
+                agency.correct(corrections),
+                lambda key: by_key[key].personal_values() if key in by_key else (),
+            )
+            return [*refused, *answered]
         except (AuthError, RateLimitedError, UnreachableError):
             raise  # the delivery loop checkpoints these
         except ClaimbridgeError as exc:  # sent, but the answer is unusable: resolve by lookup

@@ -1,9 +1,14 @@
-"""An agency's words about a refused case are stored without the debtor's own values."""
+"""An agency's words about a refused case or correction are stored without the personal
+values it may quote back."""
 
 from __future__ import annotations
 
-from claimbridge.delivery import REDACTED, scrub
-from claimbridge.schemas import ContactPerson, Email, Phone
+import datetime as dt
+from decimal import Decimal
+
+from claimbridge.connectors.base import Correction, CorrectionKind, PushOutcome, PushStatus
+from claimbridge.delivery import REDACTED, scrub, without_personal_data
+from claimbridge.schemas import ContactPerson, Email, Payment, Phone, SourceRef
 from tests.factories import make_party
 
 
@@ -30,3 +35,32 @@ def test_scrub_takes_longest_values_first_and_ignores_case() -> None:
 
 def test_scrub_leaves_text_without_the_values_alone() -> None:
     assert scrub("missing field: postalCode", ["Kari Nordmann"]) == "missing field: postalCode"
+
+
+def test_a_refused_payment_report_loses_the_payers_values_and_keeps_the_rest() -> None:
+    payment = Payment(
+        payment_id="p-1",
+        source=SourceRef(system="files", record_id="p-1"),
+        amount=Decimal("250.00"),
+        currency="NOK",
+        booking_date=dt.date(2026, 11, 20),
+        payer_name="Ola Nordmann",
+        payer_account="12345678903",
+    )
+    correction = Correction(
+        "k-1", CorrectionKind.PAYMENT, "cb-1", "A-1", invoice_number="1001", payment=payment
+    )
+    assert set(correction.personal_values()) == {"Ola Nordmann", "12345678903"}
+    refused = PushOutcome(
+        "k-1", PushStatus.REJECTED, reason="payer OLA NORDMANN (12345678903) unknown: E9"
+    )
+    accepted = PushOutcome("k-2", PushStatus.ACCEPTED)
+    cleaned = without_personal_data(
+        [refused, accepted], lambda key: correction.personal_values() if key == "k-1" else ()
+    )
+    assert cleaned == [
+        PushOutcome(
+            "k-1", PushStatus.REJECTED, reason=f"payer {REDACTED} ({REDACTED}) unknown: E9"
+        ),
+        accepted,
+    ]
