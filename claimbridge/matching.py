@@ -30,7 +30,7 @@ from stdnum import iso11649
 
 from claimbridge.quality.reference import kid_is_valid, ocr_is_valid
 from claimbridge.schemas.payment import Payment, PaymentKind
-from claimbridge.state._sql import insert_ignore
+from claimbridge.state._sql import chunked, insert_ignore
 from claimbridge.state.engine import read_connection
 from claimbridge.state.store import StateStore
 from claimbridge.state.tables import claims, payments_seen
@@ -64,7 +64,6 @@ REASONS: dict[str, str] = {
 }
 """Reason codes of unmatched and ignored payments, with the words the review list shows."""
 
-_SQL_IN = 900  # bound parameters per IN list: old SQLite builds allow 999
 _TEXT_LIMIT = 500  # characters of free text searched for invoice numbers
 _MAX_INVOICE_CANDIDATES = 5
 _KEYWORD_INVOICE = re.compile(
@@ -210,17 +209,12 @@ def _agency_payment_refs(conn: Connection, pipeline: str, payments: Sequence[Pay
     e.g. Amili Sweden's OCR numbers): money paid with them is the agency's, never direct."""
     wanted = sorted({_compact(p.reference) for p in payments} - {""})
     found: set[str] = set()
-    for batch in _batches(wanted):
+    for batch in chunked(wanted):
         query = select(claims.c.agency_payment_ref).where(
             claims.c.pipeline == pipeline, claims.c.agency_payment_ref.in_(list(batch))
         )
         found.update(str(ref) for (ref,) in conn.execute(query))
     return found
-
-
-def _batches(values: Sequence[Any], size: int = _SQL_IN) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def _claim_columns() -> tuple[Any, ...]:
@@ -240,7 +234,7 @@ def _to_claim(row: Sequence[Any]) -> _Claim:
 
 def _claims_where(conn: Connection, pipeline: str, column: Any, values: set[str]) -> list[_Claim]:
     found: list[_Claim] = []
-    for batch in _batches(sorted(values)):
+    for batch in chunked(sorted(values)):
         query = select(*_claim_columns()).where(claims.c.pipeline == pipeline, column.in_(batch))
         found.extend(_to_claim(row) for row in conn.execute(query))
     return found
@@ -254,7 +248,7 @@ def _already_seen(conn: Connection, keys: Sequence[tuple[str, str]]) -> set[tupl
         by_source.setdefault(source, []).append(payment_id)
     seen: set[tuple[str, str]] = set()
     for source, ids in by_source.items():
-        for batch in _batches(ids):
+        for batch in chunked(ids):
             query = select(payments_seen.c.payment_id).where(
                 payments_seen.c.source == source, payments_seen.c.payment_id.in_(batch)
             )
@@ -336,7 +330,7 @@ class _Chunk:
 
 
 def _claims_by_kid(conn: Connection, pipeline: str, kids: set[str]) -> Iterator[tuple[str, _Claim]]:
-    for batch in _batches(sorted(kids)):
+    for batch in chunked(sorted(kids)):
         query = select(claims.c.kid, *_claim_columns()).where(
             claims.c.pipeline == pipeline, claims.c.kid.in_(batch)
         )

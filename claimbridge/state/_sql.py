@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
+
+IN_LIST = 900  # bound parameters per IN list: older SQLite builds allow 999
+
+
+def chunked(values: Sequence[Any], size: int = IN_LIST) -> Iterator[Sequence[Any]]:
+    """``values`` in slices small enough for one ``IN (...)`` list on every backend."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def insert_for(bind: Engine | Connection, table: Table) -> Any:

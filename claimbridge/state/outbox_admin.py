@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, case, select
 
+from claimbridge.state._sql import chunked
 from claimbridge.state.engine import read_connection
-from claimbridge.state.reconciliation import chunked
 from claimbridge.state.tables import claims, outbox
 
 __all__ = ["OUTBOX_STATUSES", "WAITING", "OutboxEntry", "entries", "entry"]

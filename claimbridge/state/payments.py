@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
-from claimbridge.state._sql import insert_ignore
+from claimbridge.state._sql import chunked, insert_ignore
 from claimbridge.state.engine import read_connection
-from claimbridge.state.reconciliation import ClaimRow, chunked, money
+from claimbridge.state.reconciliation import ClaimRow, money
 from claimbridge.state.tables import payments_seen, settlements_seen
 
 __all__ = [

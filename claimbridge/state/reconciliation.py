@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
 
-from claimbridge.state._sql import insert_ignore
+from claimbridge.state._sql import chunked, insert_ignore
 from claimbridge.state.engine import read_connection
 from claimbridge.state.tables import (
     cases,
@@ -55,13 +55,7 @@ __all__ = [
     "status_reports",
 ]
 
-_IN = 900
 CENT = Decimal("0.01")
-
-
-def chunked(values: Sequence[Any], size: int = _IN) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def money(value: Any) -> Decimal:

@@ -17,19 +17,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, select, tuple_, update
 
-from claimbridge.state._sql import insert_ignore, upsert
+from claimbridge.state._sql import chunked, insert_ignore, upsert
 from claimbridge.state.engine import read_connection
 from claimbridge.state.tables import runs, staged_claims, staged_parties
 
-__all__ = ["DebtorFacts", "StagedClaim", "Staging", "chunks"]
+__all__ = ["DebtorFacts", "StagedClaim", "Staging"]
 
 SENDABLE_PAGE = 2000  # staged claims read back per read transaction
-
-
-def chunks(values: Sequence[str], size: int = 900) -> Iterator[Sequence[str]]:
-    """Bounded IN lists: SQLite limits bound parameters per statement."""
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +72,7 @@ class Staging:
     @staticmethod
     def staged_invoice_numbers(conn: Connection, run_id: str, numbers: Sequence[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in chunks(numbers):
+        for chunk in chunked(numbers):
             found.update(
                 conn.execute(
                     select(staged_claims.c.invoice_number).where(
@@ -102,7 +96,7 @@ class Staging:
             staged_parties.c.tags,
             staged_parties.c.holds,
         )
-        for chunk in chunks(debtor_ids):
+        for chunk in chunked(debtor_ids):
             for row in conn.execute(
                 select(*columns).where(
                     staged_parties.c.run_id == run_id, staged_parties.c.debtor_id.in_(chunk)

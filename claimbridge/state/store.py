@@ -28,10 +28,10 @@ from sqlalchemy import (
 )
 
 from claimbridge.state import audit
-from claimbridge.state._sql import insert_ignore, upsert
+from claimbridge.state._sql import chunked, insert_ignore, upsert
 from claimbridge.state.engine import create_state_engine, read_connection, upgrade
 from claimbridge.state.lease import DEFAULT_TTL_S, Lease
-from claimbridge.state.staging import Staging, chunks
+from claimbridge.state.staging import Staging
 from claimbridge.state.tables import (
     cases,
     claims,
@@ -140,7 +140,7 @@ class StateStore:
     ) -> dict[str, tuple[str | None, dt.date | None]]:
         """Invoice number → (case key if handed over, approval date), for claims seen before."""
         found: dict[str, tuple[str | None, dt.date | None]] = {}
-        for chunk in chunks(numbers):
+        for chunk in chunked(numbers):
             found.update(
                 (row[0], (row[1], row[2]))
                 for row in conn.execute(
@@ -183,7 +183,7 @@ class StateStore:
             chosen = list(
                 conn.execute(select(claims.c.invoice_number).where(*conditions)).scalars()
             )
-            for chunk in chunks(chosen):
+            for chunk in chunked(chosen):
                 conn.execute(
                     update(claims)
                     .where(claims.c.pipeline == pipeline, claims.c.invoice_number.in_(chunk))
@@ -366,7 +366,7 @@ class StateStore:
     ) -> list[OutboxItem]:
         found: list[OutboxItem] = []
         with read_connection(self.engine) as conn:
-            for chunk in chunks(keys):
+            for chunk in chunked(keys):
                 query = self._outbox_query(with_payload=with_payload).where(
                     outbox.c.idempotency_key.in_(list(chunk))
                 )
@@ -378,7 +378,7 @@ class StateStore:
         with read_connection(self.engine) as conn:
             return {
                 row[0]: row[1]
-                for chunk in chunks(keys)
+                for chunk in chunked(keys)
                 for row in conn.execute(
                     select(outbox.c.idempotency_key, outbox.c.payload).where(
                         outbox.c.idempotency_key.in_(list(chunk))
