@@ -287,8 +287,6 @@ class _PayloadChunks:
 
     def payload(self, index: int) -> str:
         item = self._items[index]
-        if item.payload is not None:
-            return item.payload
         start = index - index % PAYLOAD_CHUNK
         if start != self._start:
             keys = [i.idempotency_key for i in self._items[start : start + PAYLOAD_CHUNK]]
@@ -313,10 +311,6 @@ class _LazyDeliveries(Sequence[Delivery]):
 
     def __len__(self) -> int:
         return len(self._items)
-
-    @property
-    def keys(self) -> list[str]:
-        return [item.idempotency_key for item in self._items]
 
     @overload
     def __getitem__(self, index: int) -> Delivery: ...
